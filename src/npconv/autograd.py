@@ -1,0 +1,205 @@
+"""Reverse-mode automatic differentiation: ``Function``, the graph it records, and the backward pass.
+
+A differentiable operation is a ``Function`` subclass with two static methods working on NumPy arrays:
+
+    forward(ctx, *args) -> ndarray          # Tensor arguments arrive as their arrays
+    backward(ctx, grad_output) -> tuple     # one gradient (ndarray or None) per forward argument
+
+``Function.apply`` unwraps Tensors, runs ``forward`` and, when gradients are wanted, records a ``Node`` on
+the result. ``backward`` walks the recorded graph in reverse topological order (sorted iteratively, so deep
+graphs do not hit Python's recursion limit) and accumulates with ``+``: a tensor used twice receives both
+contributions, and a leaf's ``.grad`` accumulates across calls as in torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are being recorded for backward."""
+    return _grad_enabled
+
+
+class set_grad_enabled:  # noqa: N801 - torch's name
+    """Context manager and decorator that turns graph recording on or off."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self.previous = _grad_enabled
+        _set(self.mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _set(self.previous)
+
+    def __call__(self, function: Callable) -> Callable:
+        _set(self.previous)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(self.mode):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad:  # noqa: N801 - torch's name
+    """Disable graph recording, as a context manager (``with no_grad():``) or a decorator (``@no_grad()``)."""
+
+    mode = False
+
+    def __enter__(self) -> None:
+        self.previous = _grad_enabled
+        _set(self.mode)
+
+    def __exit__(self, *exc: object) -> None:
+        _set(self.previous)
+
+    def __call__(self, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__():
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class enable_grad(no_grad):  # noqa: N801 - torch's name
+    """Re-enable graph recording inside a ``no_grad`` block."""
+
+    mode = True
+
+
+def _set(mode: bool) -> None:
+    global _grad_enabled
+    _grad_enabled = mode
+
+
+class Context:
+    """What ``forward`` leaves for ``backward``: saved arrays plus any attributes it sets."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors: tuple = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self.saved_tensors = arrays
+
+
+class Node:
+    """A recorded operation: the function, its context and the Tensors it was applied to."""
+
+    __slots__ = ("function", "ctx", "inputs")
+
+    def __init__(self, function: type[Function], ctx: Context, inputs: tuple[Tensor | None, ...]) -> None:
+        self.function = function
+        self.ctx = ctx
+        self.inputs = inputs
+
+    def name(self) -> str:
+        return f"{self.function.__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class Function:
+    """Base class of differentiable operations; subclasses define ``forward`` and ``backward``."""
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad_output: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any) -> Tensor:
+        from .tensor import Tensor
+
+        tensors = tuple(a if isinstance(a, Tensor) else None for a in args)
+        arrays = tuple(a._array if isinstance(a, Tensor) else a for a in args)
+        needs = tuple(t is not None and t.requires_grad for t in tensors)
+        record = _grad_enabled and any(needs)
+        ctx = Context(needs)
+        out = Tensor._wrap(cls.forward(ctx, *arrays))
+        if record:
+            out.requires_grad = True
+            out._node = Node(cls, ctx, tensors)
+        return out
+
+
+def run_backward(root: Tensor, grad: np.ndarray) -> None:
+    """Propagate ``grad`` (d loss / d root) to every leaf that requires grad."""
+    order = _reverse_topological_order(root)
+    pending: dict[int, np.ndarray] = {id(root): grad}
+    for tensor in order:
+        grad_output = pending.pop(id(tensor), None)
+        if grad_output is None:
+            continue
+        if tensor._retains_grad:
+            _accumulate_into_grad(tensor, grad_output)
+        node = tensor._node
+        input_grads = node.function.backward(node.ctx, grad_output)
+        if len(input_grads) != len(node.inputs):
+            raise RuntimeError(
+                f"{node.name()} returned {len(input_grads)} gradients for {len(node.inputs)} inputs"
+            )
+        for parent, parent_grad in zip(node.inputs, input_grads):
+            if parent is None or parent_grad is None or not parent.requires_grad:
+                continue
+            if parent_grad.shape != parent.shape:
+                raise RuntimeError(
+                    f"{node.name()} returned a gradient of shape {list(parent_grad.shape)} "
+                    f"for an input of shape {list(parent.shape)}"
+                )
+            if parent._node is None:
+                _accumulate_into_grad(parent, parent_grad)
+            elif id(parent) in pending:
+                pending[id(parent)] = pending[id(parent)] + parent_grad
+            else:
+                pending[id(parent)] = parent_grad
+
+
+def _reverse_topological_order(root: Tensor) -> list[Tensor]:
+    """Non-leaf tensors reachable from ``root``, each after every tensor that consumes it."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        tensor, children_done = stack.pop()
+        if children_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        for parent in tensor._node.inputs:
+            if parent is not None and parent._node is not None and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _accumulate_into_grad(tensor: Tensor, grad: np.ndarray) -> None:
+    from .tensor import Tensor
+
+    grad = np.asarray(grad, dtype=tensor._array.dtype)
+    if tensor.grad is None:
+        tensor.grad = Tensor._wrap(np.array(grad, copy=True))
+    else:
+        tensor.grad._array = tensor.grad._array + grad

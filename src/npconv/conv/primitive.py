@@ -1,0 +1,167 @@
+"""The one N-d convolution primitive and its two gradients.
+
+    conv_general(x, w, stride, padding, lhs_dilation, rhs_dilation, groups)
+
+x is (N, C, *spatial), w is (O, C // groups, *kernel), ``padding`` one (lo, hi) pair per spatial dim
+(negative values crop), ``lhs_dilation`` inserts lhs_dilation − 1 zeros between input elements (a
+transposed convolution is a convolution of such a zero-stuffed input) and ``rhs_dilation`` spreads the
+kernel taps. Per spatial dim the output extent is
+
+    out = floor((lo + (size − 1)·lhs_dilation + 1 + hi − rhs_dilation·(k − 1) − 1) / stride) + 1
+
+Convolutions, transposed convolutions and every gradient go through ``conv_general``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import algorithms
+
+Pairs = Sequence[tuple[int, int]]
+
+
+def dilate_and_pad(x: np.ndarray, lhs_dilation: Sequence[int], padding: Pairs) -> np.ndarray:
+    """Insert lhs_dilation − 1 zeros between elements of each spatial dim, then pad (lo, hi) with zeros
+    (negative values crop). Returns ``x`` itself when there is nothing to do."""
+    if all(d == 1 for d in lhs_dilation) and all(lo == 0 and hi == 0 for lo, hi in padding):
+        return x
+    spatial = x.shape[2:]
+    dilated = [(size - 1) * d + 1 if size else 0 for size, d in zip(spatial, lhs_dilation)]
+    final = [max(lo + size + hi, 0) for size, (lo, hi) in zip(dilated, padding)]
+    out = np.zeros((*x.shape[:2], *final), dtype=x.dtype)
+    source, target = [slice(None)] * 2, [slice(None)] * 2
+    for size, d, (lo, _), length in zip(spatial, lhs_dilation, padding, final):
+        first = -(lo // d) if lo < 0 else 0  # first input index that lands at position >= 0
+        last = min(size, (length - 1 - lo) // d + 1) if length else 0  # one past the last that fits
+        if last <= first:
+            return out
+        source.append(slice(first, last))
+        target.append(slice(lo + first * d, lo + (last - 1) * d + 1, d))
+    out[tuple(target)] = x[tuple(source)]
+    return out
+
+
+def conv_general(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Sequence[int],
+    padding: Pairs,
+    lhs_dilation: Sequence[int],
+    rhs_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """Convolution (cross-correlation, as in torch) of x with w; shapes as in the module docstring.
+
+    float16 is computed in float32 and rounded once at the end, as torch accumulates it."""
+    compute_dtype = np.float32 if x.dtype == np.float16 else None
+    if compute_dtype is not None:
+        x, w = x.astype(compute_dtype), w.astype(compute_dtype)
+    padded = dilate_and_pad(x, lhs_dilation, padding)
+    y = algorithms.valid_conv(padded, w, tuple(stride), tuple(rhs_dilation), groups)
+    return y.astype(np.float16) if compute_dtype is not None else y
+
+
+# The two gradients, by the matrix analogy y = x·W:
+#   * dL/dx = g·Wᵀ — a convolution of the upstream gradient g with the kernel flipped in space and with
+#     in/out channels swapped within each group; the forward stride becomes g's lhs dilation and the
+#     forward lhs dilation becomes the stride, and ``grad_input_padding`` lines the taps up again.
+#   * dL/dW = xᵀ·g — a convolution of x (batch and channel axes swapped) with g as the kernel; the forward
+#     stride becomes the kernel dilation and the forward kernel dilation becomes the stride.
+
+
+def flip_and_swap_channels(w: np.ndarray, groups: int) -> np.ndarray:
+    """(O, C/G, *k) → (C, O/G, *k), flipped along every spatial axis: the kernel of the adjoint."""
+    out_channels, per_group, *kernel = w.shape
+    grouped = w.reshape(groups, out_channels // groups, per_group, *kernel).swapaxes(1, 2)
+    flipped = np.flip(grouped, axis=tuple(range(3, 3 + len(kernel))))
+    return flipped.reshape(groups * per_group, out_channels // groups, *kernel)
+
+
+def grad_input_padding(
+    input_spatial: Sequence[int],
+    output_spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    lhs_dilation: Sequence[int],
+    rhs_dilation: Sequence[int],
+) -> list[tuple[int, int]]:
+    """Pads of the gradient-as-convolution so that its output lands exactly on the input positions."""
+    pairs = []
+    for size, out, k, s, (lo, _), ld, rd in zip(
+        input_spatial, output_spatial, kernel, stride, padding, lhs_dilation, rhs_dilation
+    ):
+        low = rd * (k - 1) - lo
+        stuffed = s * (out - 1) + 1
+        high = ld * (size - 1) + rd * (k - 1) + 1 - low - stuffed
+        pairs.append((low, high))
+    return pairs
+
+
+def conv_general_grad_input(
+    grad_output: np.ndarray,
+    w: np.ndarray,
+    input_spatial: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    lhs_dilation: Sequence[int],
+    rhs_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """dL/dx for y = conv_general(x, w, ...), given dL/dy."""
+    kernel = w.shape[2:]
+    pads = grad_input_padding(
+        input_spatial, grad_output.shape[2:], kernel, stride, padding, lhs_dilation, rhs_dilation
+    )
+    return conv_general(
+        grad_output, flip_and_swap_channels(w, groups), lhs_dilation, pads, stride, rhs_dilation, groups
+    )
+
+
+def grad_weight_padding(
+    input_spatial: Sequence[int],
+    output_spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    lhs_dilation: Sequence[int],
+    rhs_dilation: Sequence[int],
+) -> list[tuple[int, int]]:
+    """Pads of x for the weight gradient: the forward low pad, and a high pad (often a crop) that leaves
+    exactly the kernel's extent of output."""
+    pairs = []
+    for size, out, k, s, (lo, _), ld, rd in zip(
+        input_spatial, output_spatial, kernel, stride, padding, lhs_dilation, rhs_dilation
+    ):
+        dilated = (size - 1) * ld + 1
+        pairs.append((lo, rd * (k - 1) + s * (out - 1) + 1 - lo - dilated))
+    return pairs
+
+
+def conv_general_grad_weight(
+    x: np.ndarray,
+    grad_output: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    lhs_dilation: Sequence[int],
+    rhs_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """dL/dw for y = conv_general(x, w, ...), given dL/dy; returns (O, C/G, *kernel)."""
+    batch, channels, *spatial = x.shape
+    out_channels, *out_spatial = grad_output.shape[1:]
+    per_group, out_per_group = channels // groups, out_channels // groups
+    ndim = len(spatial)
+    rest = tuple(range(3, 3 + ndim))
+    # x as (C/G, G·N, *spatial): the batch axis plays the channels, so the sum over it is the contraction.
+    x_swapped = x.reshape(batch, groups, per_group, *spatial).transpose(2, 1, 0, *rest)
+    x_swapped = x_swapped.reshape(per_group, groups * batch, *spatial)
+    # g as (O, N, *out): one kernel per output channel, its "input channels" are the batch.
+    g_kernel = grad_output.swapaxes(0, 1)
+    pads = grad_weight_padding(spatial, out_spatial, kernel, stride, padding, lhs_dilation, rhs_dilation)
+    result = conv_general(x_swapped, g_kernel, rhs_dilation, pads, lhs_dilation, stride, groups)
+    return result.swapaxes(0, 1)  # (C/G, O, *k) → (O, C/G, *k)

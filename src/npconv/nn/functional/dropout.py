@@ -1,0 +1,3 @@
+"""Functional dropout."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Functional loss."""
+
+__all__: list[str] = []

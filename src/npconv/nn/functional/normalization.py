@@ -1,0 +1,3 @@
+"""Functional normalization."""
+
+__all__: list[str] = []

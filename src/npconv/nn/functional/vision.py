@@ -1,0 +1,3 @@
+"""Functional vision."""
+
+__all__: list[str] = []

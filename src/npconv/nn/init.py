@@ -1,0 +1,1 @@
+"""Weight initialisers with torch's names and distributions (``npconv.nn.init``)."""

@@ -1,0 +1,3 @@
+"""conv layers."""
+
+__all__: list[str] = []

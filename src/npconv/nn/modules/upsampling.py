@@ -1,0 +1,3 @@
+"""upsampling layers."""
+
+__all__: list[str] = []

@@ -1,0 +1,47 @@
+"""``Parameter``: a Tensor that a Module registers as learnable; it requires grad by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A learnable tensor. ``Parameter(t)`` shares ``t``'s memory, as in torch."""
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        if data is None:
+            array = np.empty(0, dtype=np.float32)
+        elif isinstance(data, Tensor):
+            array = data._array
+        else:
+            array = np.asarray(data)
+        self._array = array
+        self._node = None
+        self._requires_grad = False
+        self._retains_grad = False
+        self.grad = None
+        if requires_grad:
+            self.requires_grad = True
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (Parameter, (Tensor._wrap(self._array), self.requires_grad))
+
+
+class Buffer(Tensor):
+    """Marks a tensor to be registered as a module buffer on attribute assignment (``nn.Buffer``)."""
+
+    def __init__(self, data: Any, persistent: bool = True) -> None:
+        array = data._array if isinstance(data, Tensor) else np.asarray(data)
+        self._array = array
+        self._node = None
+        self._requires_grad = False
+        self._retains_grad = False
+        self.grad = None
+        self.persistent = persistent

@@ -1,0 +1,1 @@
+"""Optimizers and learning-rate schedulers with torch's update rules (``npconv.optim``)."""

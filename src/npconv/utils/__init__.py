@@ -1,0 +1,5 @@
+"""Utilities: ``npconv.utils.data``."""
+
+from . import data
+
+__all__ = ["data"]
