@@ -1,3 +1,352 @@
-"""Functional activation."""
+"""Functional activations: relu, leaky_relu, prelu, elu, gelu, silu, sigmoid, tanh, softmax, log_softmax.
 
-__all__: list[str] = []
+The derivative rules that ``npconv.ops`` does not already hold are the ``Function`` subclasses below; sigmoid
+and tanh reuse ``ops.Sigmoid`` and ``ops.Tanh``. ``inplace=True`` writes the result into the input's storage
+when no graph is being recorded (a leaf that requires grad is refused, as in torch); while recording, the
+result is returned as a new tensor so that values saved for backward stay intact.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ... import ops
+from ...autograd import Context, Function
+from ...ops import unbroadcast
+from ...tensor import Tensor, _floating, _normalize_dim
+from ._common import as_input
+
+__all__ = ["elu", "gelu", "leaky_relu", "log_softmax", "prelu", "relu", "sigmoid", "silu", "softmax", "tanh"]
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+# --------------------------------------------------------------------- derivative rules
+class ReLU(Function):
+    """max(x, 0); the gradient is 1 where the output is positive (0 at x = 0, as in torch)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        out = np.maximum(x, np.zeros((), dtype=x.dtype))
+        ctx.save_for_backward(out > 0)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (positive,) = ctx.saved_tensors
+        return (grad * positive,)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, negative_slope: float) -> np.ndarray:
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        ctx.negative_slope = negative_slope
+        return np.where(positive, x, x * np.asarray(negative_slope, dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (positive,) = ctx.saved_tensors
+        return np.where(positive, grad, grad * np.asarray(ctx.negative_slope, dtype=grad.dtype)), None
+
+
+class PReLU(Function):
+    """x if x > 0 else w·x, with ``weight`` broadcast against ``x``."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x, weight)
+        return np.where(x > 0, x, weight * x)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        x, weight = ctx.saved_tensors
+        positive = x > 0
+        grad_x = np.where(positive, grad, grad * weight) if ctx.needs_input_grad[0] else None
+        grad_w = unbroadcast(np.where(positive, 0, grad * x), weight.shape) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w
+
+
+class ELU(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, alpha: float) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        negative = alpha * np.expm1(np.minimum(x, 0))
+        return np.where(x > 0, x, negative).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (x,) = ctx.saved_tensors
+        slope = ctx.alpha * np.exp(np.minimum(x, 0))
+        return np.where(x > 0, grad, grad * slope).astype(grad.dtype, copy=False), None
+
+
+class GELU(Function):
+    """x·Φ(x) with the exact normal CDF, or torch's tanh approximation."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, approximate: str) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+        return (x * 0.5 * (1 + erf(x * math.sqrt(0.5)))).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (x,) = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+            tanh_inner = np.tanh(inner)
+            inner_derivative = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            derivative = 0.5 * (1 + tanh_inner) + 0.5 * x * (1 - tanh_inner * tanh_inner) * inner_derivative
+        else:
+            cdf = 0.5 * (1 + erf(x * math.sqrt(0.5)))
+            derivative = cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return (grad * derivative).astype(grad.dtype, copy=False), None
+
+
+class SiLU(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        sigmoid_x = _sigmoid(x)
+        ctx.save_for_backward(x, sigmoid_x)
+        return x * sigmoid_x
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        x, sigmoid_x = ctx.saved_tensors
+        return (grad * sigmoid_x * (1 + x * (1 - sigmoid_x)),)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            out = np.ones_like(x)
+        else:
+            exponentials = np.exp(x - np.max(x, axis=axis, keepdims=True))
+            out = exponentials / exponentials.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (out,) = ctx.saved_tensors
+        if out.ndim == 0:
+            return np.zeros_like(grad), None
+        return out * (grad - (grad * out).sum(axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            out = np.zeros_like(x)
+        else:
+            shifted = x - np.max(x, axis=axis, keepdims=True)
+            out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (out,) = ctx.saved_tensors
+        if out.ndim == 0:
+            return np.zeros_like(grad), None
+        return grad - np.exp(out) * grad.sum(axis=ctx.axis, keepdims=True), None
+
+
+# --------------------------------------------------------------------- array helpers
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^−x) without overflow warnings for large |x|."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, vectorised, to a few ulps in float64.
+
+    For |x| ≤ 2: erf(x) = 2/√π · e^(−x²) · Σₙ (2x²)ⁿ x / (1·3·…·(2n+1)) (positive terms, no cancellation).
+    Beyond: erfc(x) = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + 3/2/(x + …)))), evaluated bottom-up.
+    """
+    values = np.asarray(x, dtype=np.float64)
+    magnitude = np.abs(values)
+    result = np.empty_like(magnitude)
+    near = magnitude <= 2.0
+    small = magnitude[near]
+    term, total, ratio = small.copy(), small.copy(), 2 * small * small
+    for n in range(1, 80):
+        term = term * ratio / (2 * n + 1)
+        total += term
+        if not np.any(term > 1e-17 * total):
+            break
+    result[near] = 2 / math.sqrt(math.pi) * np.exp(-small * small) * total
+    far = magnitude[~near]
+    fraction = far.copy()
+    for k in range(60, 0, -1):
+        fraction = far + (k / 2) / fraction
+    result[~near] = 1 - np.exp(-far * far) / (math.sqrt(math.pi) * fraction)
+    nan = np.isnan(values)
+    result[nan] = np.nan
+    return np.copysign(result, values).astype(np.result_type(x, np.float32), copy=False)
+
+
+def _apply_inplace(input: Tensor, result: Tensor, inplace: bool) -> Tensor:  # noqa: A002
+    """Honour ``inplace``: write into ``input`` when nothing is being recorded, else return ``result``."""
+    if not inplace:
+        return result
+    input._check_inplace()
+    if result._node is None:
+        input._array[...] = result._array
+        return input
+    return result
+
+
+def _floating_input(input: Any, op: str) -> Tensor:  # noqa: A002
+    x = as_input(input, op, "input")
+    if x._array.dtype.kind not in "fc":
+        raise NotImplementedError(f'"{op}" not implemented for {x.dtype!r}: use a floating-point tensor')
+    return x
+
+
+# --------------------------------------------------------------------- functional API
+def relu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Rectified linear unit, :math:`\\max(0, x)` elementwise.
+
+    Args:
+        input: any shape.
+        inplace: overwrite ``input`` (when not recording a graph). Default: False.
+    """
+    x = as_input(input, "relu", "input")
+    return _apply_inplace(x, ReLU.apply(x), inplace)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """:math:`x` if :math:`x > 0` else ``negative_slope`` · :math:`x`, elementwise.
+
+    Args:
+        input: any shape.
+        negative_slope: slope for negative inputs. Default: 0.01.
+        inplace: overwrite ``input``. Default: False.
+    """
+    x = as_input(input, "leaky_relu", "input")
+    return _apply_inplace(x, LeakyReLU.apply(x, float(negative_slope)), inplace)
+
+
+def prelu(input: Any, weight: Any) -> Tensor:  # noqa: A002
+    """Parametric ReLU: :math:`x` if :math:`x > 0` else :math:`a \\cdot x`, ``a`` learnable.
+
+    Args:
+        input: (N, C, *) or any shape when ``weight`` has one element.
+        weight: one element, or C elements (one per channel, dimension 1 of ``input``).
+    """
+    x, w = as_input(input, "prelu", "input"), as_input(weight, "prelu", "weight")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.numel() != 1 and w.numel() != channels:
+        raise RuntimeError(
+            "Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+            f"{w.numel()} and channel size = {channels}."
+        )
+    if w.numel() == 1:
+        w = w.reshape(())
+    else:
+        w = w.reshape(channels, *([1] * (x.ndim - 2)))
+    return PReLU.apply(x, w)
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Exponential linear unit: :math:`x` if :math:`x > 0` else :math:`\\alpha (e^x - 1)`.
+
+    Args:
+        input: any shape, floating point.
+        alpha: the saturation value for negative inputs. Default: 1.0.
+        inplace: overwrite ``input``. Default: False.
+    """
+    x = _floating_input(input, "elu")
+    return _apply_inplace(x, ELU.apply(x, float(alpha)), inplace)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
+    """Gaussian error linear unit :math:`x \\Phi(x)`.
+
+    Args:
+        input: any shape, floating point.
+        approximate: 'none' (exact, with erf) or 'tanh'
+            (:math:`0.5x(1 + \\tanh(\\sqrt{2/\\pi}(x + 0.044715x^3)))`). Default: 'none'.
+    """
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh, but got {approximate!r}.")
+    x = _floating_input(input, "gelu")
+    return GELU.apply(x, approximate)
+
+
+def silu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Sigmoid linear unit (swish): :math:`x \\cdot \\sigma(x)`.
+
+    Args:
+        input: any shape, floating point.
+        inplace: overwrite ``input``. Default: False.
+    """
+    x = _floating_input(input, "silu")
+    return _apply_inplace(x, SiLU.apply(x), inplace)
+
+
+def sigmoid(input: Any) -> Tensor:  # noqa: A002
+    """Logistic sigmoid :math:`1 / (1 + e^{-x})`; integer inputs give float32."""
+    return ops.Sigmoid.apply(_floating(as_input(input, "sigmoid", "input")))
+
+
+def tanh(input: Any) -> Tensor:  # noqa: A002
+    """Hyperbolic tangent; integer inputs give float32."""
+    return ops.Tanh.apply(_floating(as_input(input, "tanh", "input")))
+
+
+def _softmax_axis(x: Tensor, dim: int | None, op: str) -> int:
+    if dim is None:
+        warnings.warn(
+            f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an "
+            "argument.",
+            UserWarning,
+            stacklevel=3,
+        )
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return _normalize_dim(dim, x.ndim)
+
+
+def _softmax_input(input: Any, dtype: Any, op: str) -> Tensor:  # noqa: A002
+    x = as_input(input, op, "input")
+    if dtype is not None:
+        x = x.to(dtype)
+    if x._array.dtype.kind not in "fc":
+        raise RuntimeError(f'"{op}_lastdim_kernel_impl" not implemented for {x.dtype!r}: use a floating-point tensor')
+    return x
+
+
+def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """:math:`e^{x_i} / \\sum_j e^{x_j}` along ``dim``, computed with the maximum subtracted first.
+
+    Args:
+        input: any shape.
+        dim: the dimension that sums to 1. None picks torch's legacy choice (0 for 0-, 1- and 3-d input,
+            else 1) and warns. Default: None.
+        dtype: cast the input to this dtype first. Default: None.
+    """
+    x = _softmax_input(input, dtype, "softmax")
+    return Softmax.apply(x, _softmax_axis(x, dim, "softmax"))
+
+
+def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """:math:`x_i - \\log \\sum_j e^{x_j}` along ``dim``, numerically stable (log-sum-exp with the maximum
+    subtracted). Arguments as in ``softmax``."""
+    x = _softmax_input(input, dtype, "log_softmax")
+    return LogSoftmax.apply(x, _softmax_axis(x, dim, "log_softmax"))

@@ -1,3 +1,81 @@
-"""Functional linear."""
+"""Functional linear layer: ``linear(input, weight, bias)`` = input · weightᵀ + bias."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...autograd import Context, Function
+from ...ops import unbroadcast
+from ...tensor import Tensor
+from ._common import as_input
+
+__all__ = ["linear"]
+
+
+class Linear(Function):
+    """y = x·Wᵀ + b over the last axis of ``x``; W may be 1-d (a dot product per row)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        ctx.save_for_backward(x, weight)
+        ctx.bias_shape = None if bias is None else bias.shape
+        out = np.matmul(x, weight.T)
+        return out + bias if bias is not None else out
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        # x (…, in), W (out, in), g (…, out):  dx = g·W,  dW = gᵀ·x summed over every leading axis.
+        matrix_w = weight.reshape(-1, weight.shape[-1])
+        grad_rows = grad.reshape(-1, matrix_w.shape[0])
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad_rows @ matrix_w).reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_w = (grad_rows.T @ x.reshape(-1, x.shape[-1])).reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            grad_b = unbroadcast(grad, ctx.bias_shape)
+        return grad_x, grad_w, grad_b
+
+
+def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:  # noqa: A002
+    """Apply an affine map to the last dimension: :math:`y = x W^T + b`.
+
+    Args:
+        input: (*, in_features).
+        weight: (out_features, in_features), or (in_features,) for a single output.
+        bias: (out_features,), or None (default).
+
+    Shape:
+        Output: (*, out_features); the last dimension is dropped when ``weight`` is 1-d.
+    """
+    x, w = as_input(input, "linear", "input"), as_input(weight, "linear", "weight")
+    b = as_input(bias, "linear", "bias", optional=True)
+    if x.ndim == 0 or w.ndim == 0:
+        raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are {x.ndim}D and {w.ndim}D")
+    if w.ndim > 2:
+        raise RuntimeError(f"linear(): weight must be 1D or 2D, but got {w.ndim}D with shape {list(w.shape)}")
+    if x.shape[-1] != w.shape[-1]:
+        rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
+        columns = 1 if w.ndim == 1 else w.shape[0]
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and {w.shape[-1]}x{columns})"
+        )
+    if x._array.dtype != w._array.dtype or (b is not None and b._array.dtype != x._array.dtype):
+        types = [x.dtype, w.dtype] + ([] if b is None else [b.dtype])
+        raise RuntimeError(f"linear(): expected input, weight and bias of the same dtype, but got {types}")
+    out_shape = (*x.shape[:-1], *w.shape[:-1])
+    if b is not None and _broadcast_shape(out_shape, b.shape) != out_shape:
+        raise RuntimeError(
+            f"linear(): bias of shape {list(b.shape)} cannot be broadcast to the output shape {list(out_shape)}"
+        )
+    return Linear.apply(x, w, b)
+
+
+def _broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        return None

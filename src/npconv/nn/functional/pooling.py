@@ -1,3 +1,514 @@
-"""Functional pooling."""
+"""Pooling: max, average and adaptive pooling over 1, 2 or 3 spatial dimensions.
 
-__all__: list[str] = []
+One dimension-generic implementation serves every N, as the convolution does:
+
+* ``check_pool`` normalises kernel_size/stride/padding/dilation, validates them and computes the output size
+  (torch's formula, including the ceil-mode rule that the last window must start inside the input or the left
+  padding);
+* the window view: pad (with −inf for max, 0 for average), then an ``as_strided`` view of shape
+  (N, C, *out, *kernel), reduced over the kernel axes;
+* max pooling finds the per-plane flat index of every window's maximum (torch's ``return_indices``) and
+  gathers it with ``GatherPlanes``, whose backward scatters the gradient back to those positions — adaptive
+  max pooling reuses it with variable-size bins;
+* average pooling's backward is the adjoint of the window sum: the scaled gradient added back once per kernel
+  offset (a loop over the kernel, never over pixels); adaptive average pooling is one averaging matrix per
+  axis, and its backward the transposed matrices.
+
+Output size per spatial dim:
+
+    out = floor((in + 2·padding − dilation·(kernel − 1) − 1 + (stride − 1 if ceil_mode else 0)) / stride) + 1,
+    minus 1 in ceil mode when (out − 1)·stride ≥ in + padding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ...autograd import Context, Function
+from ...tensor import Tensor
+from ._common import as_input
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+]
+
+IntOrTuple = int | Sequence[int]
+
+
+# --------------------------------------------------------------------- arguments and shapes
+@dataclass(frozen=True)
+class PoolCall:
+    """A validated pooling call: per-dimension hyper-parameters (spatial order) and sizes."""
+
+    op: str
+    batched: bool
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+
+    def high_padding(self) -> tuple[int, ...]:
+        """Padding needed after each spatial dim so that the last window fits (more than ``padding`` in
+        ceil mode; never negative)."""
+        return tuple(
+            max((out - 1) * s + d * (k - 1) + 1 - size - p, 0)
+            for out, s, d, k, size, p in zip(
+                self.output_size, self.stride, self.dilation, self.kernel, self.input_size, self.padding
+            )
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def expand_pool_arg(value: Any, ndim: int, name: str, op: str) -> tuple[int, ...]:
+    """An int, or a sequence of 1 or ``ndim`` ints, as ``ndim`` ints."""
+    if _is_int(value):
+        return (int(value),) * ndim
+    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        if len(value) == 1:
+            return (int(value[0]),) * ndim
+        if len(value) == ndim:
+            return tuple(int(v) for v in value)
+        raise RuntimeError(
+            f"{op}: {name} must either be a single int, or a tuple of {ndim} ints, but got {name}={list(value)}"
+        )
+    raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of ints, not {type(value).__name__}")
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling output size for one dim (see the module docstring)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _check_rank(op: str, ndim: int, shape: Sequence[int]) -> bool:
+    """Whether the input is batched; RuntimeError unless it is (C, *spatial) or (N, C, *spatial) with
+    non-empty channel and spatial dims."""
+    if len(shape) not in (ndim + 1, ndim + 2) or 0 in shape[len(shape) - ndim - 1 :]:
+        raise RuntimeError(
+            f"{op}: Expected {ndim + 1}D or {ndim + 2}D (batch mode) tensor with optional 0 dim batch size for "
+            f"input, but got: {list(shape)}"
+        )
+    return len(shape) == ndim + 2
+
+
+def check_pool(
+    op: str,
+    ndim: int,
+    input_shape: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    dilation: IntOrTuple,
+    ceil_mode: bool,
+) -> PoolCall:
+    """Every check of a max/avg pooling call, before any arithmetic; returns the normalised call."""
+    kernel = expand_pool_arg(kernel_size, ndim, "kernel_size", op)
+    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else (
+        expand_pool_arg(stride, ndim, "stride", op)
+    )
+    pads = expand_pool_arg(padding, ndim, "padding", op)
+    dilations = expand_pool_arg(dilation, ndim, "dilation", op)
+    if any(k <= 0 for k in kernel):
+        raise RuntimeError(f"{op}: kernel_size should be greater than zero, but got kernel_size={kernel}")
+    if any(s <= 0 for s in strides):
+        raise RuntimeError(f"{op}: stride should be greater than zero (stride should not be zero), but got stride={strides}")
+    if any(d <= 0 for d in dilations):
+        raise RuntimeError(f"{op}: dilation should be greater than zero, but got dilation={dilations}")
+    if any(p < 0 for p in pads):
+        raise RuntimeError(f"{op}: pad must be non-negative, but got pad: {pads}")
+    if any(p > k // 2 for p, k in zip(pads, kernel)):
+        raise RuntimeError(
+            f"{op}: pad should be at most half of effective kernel size, but got pad={pads}, "
+            f"kernel_size={kernel} and dilation={dilations}"
+        )
+    batched = _check_rank(op, ndim, input_shape)
+    spatial = tuple(input_shape[-ndim:])
+    output = tuple(
+        pool_output_size(size, k, s, p, d, ceil_mode)
+        for size, k, s, p, d in zip(spatial, kernel, strides, pads, dilations)
+    )
+    if any(out < 1 for out in output):
+        channels = input_shape[-ndim - 1]
+        raise RuntimeError(
+            f"{op}: Given input size: ({'x'.join(map(str, (channels, *spatial)))}). Calculated output size: "
+            f"({'x'.join(map(str, (channels, *output)))}). Output size is too small"
+        )
+    return PoolCall(op, batched, kernel, strides, pads, dilations, spatial, output)
+
+
+def _window_view(array: np.ndarray, call: PoolCall, fill: Any) -> np.ndarray:
+    """Pad ``array`` (N, C, *spatial) with ``fill`` and view it as windows (N, C, *out, *kernel)."""
+    pads = [(0, 0), (0, 0), *zip(call.padding, call.high_padding())]
+    padded = np.pad(array, pads, constant_values=fill)
+    spatial_strides = padded.strides[2:]
+    shape = (*padded.shape[:2], *call.output_size, *call.kernel)
+    strides = (
+        *padded.strides[:2],
+        *(step * s for step, s in zip(spatial_strides, call.stride)),
+        *(step * d for step, d in zip(spatial_strides, call.dilation)),
+    )
+    return as_strided(padded, shape, strides, writeable=False)
+
+
+def _lowest(dtype: np.dtype) -> Any:
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min if dtype.kind in "iu" else False
+
+
+# --------------------------------------------------------------------- derivative rules
+class GatherPlanes(Function):
+    """y[n, c, o] = x[n, c].flat[index[n, c, o]]: max pooling's values. The backward adds each gradient back
+    at its index (overlapping windows accumulate)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, index: np.ndarray) -> np.ndarray:
+        plane_count = x.shape[0] * x.shape[1]
+        planes = x.reshape(plane_count, math.prod(x.shape[2:]))
+        ctx.shape = x.shape
+        ctx.save_for_backward(index)
+        picked = np.take_along_axis(planes, index.reshape(plane_count, math.prod(index.shape[2:])), axis=1)
+        return picked.reshape(index.shape)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        (index,) = ctx.saved_tensors
+        plane_count = ctx.shape[0] * ctx.shape[1]
+        plane_size = math.prod(ctx.shape[2:])
+        offsets = np.arange(plane_count).reshape(ctx.shape[:2] + (1,) * (index.ndim - 2)) * plane_size
+        flat = np.bincount((index + offsets).ravel(), weights=grad.ravel(), minlength=plane_count * plane_size)
+        return flat.reshape(ctx.shape).astype(grad.dtype, copy=False), None
+
+
+class AvgPool(Function):
+    """Window sums divided by ``divisor`` (per output position, or one number)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, call: PoolCall, divisor: np.ndarray) -> np.ndarray:
+        ctx.call, ctx.divisor, ctx.shape = call, divisor, x.shape
+        windows = _window_view(x, call, 0)
+        sums = windows.reshape(*windows.shape[: 2 + len(call.kernel)], math.prod(call.kernel)).sum(axis=-1)
+        if x.dtype.kind in "iub":
+            return (np.sign(sums) * (np.abs(sums) // divisor)).astype(x.dtype)
+        return (sums / divisor).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        call = ctx.call
+        scaled = grad / ctx.divisor
+        high = call.high_padding()
+        padded_shape = (*ctx.shape[:2], *(n + lo + hi for n, lo, hi in zip(ctx.shape[2:], call.padding, high)))
+        grad_padded = np.zeros(padded_shape, dtype=grad.dtype)
+        # adjoint of the window sum: every kernel offset sends the scaled gradient back to the pixels it read
+        for offset in itertools.product(*(range(k) for k in call.kernel)):
+            region = tuple(
+                slice(j * d, j * d + (out - 1) * s + 1, s)
+                for j, d, s, out in zip(offset, call.dilation, call.stride, call.output_size)
+            )
+            grad_padded[(slice(None), slice(None), *region)] += scaled
+        crop = tuple(slice(lo, lo + n) for lo, n in zip(call.padding, ctx.shape[2:]))
+        return grad_padded[(slice(None), slice(None), *crop)], None, None
+
+
+class AxisAverage(Function):
+    """Adaptive average pooling as one (out, in) averaging matrix per spatial axis; backward by the transposes."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, matrices: tuple[np.ndarray, ...]) -> np.ndarray:
+        ctx.matrices = matrices
+        for axis, matrix in enumerate(matrices, start=2):
+            x = np.swapaxes(np.swapaxes(x, axis, -1) @ matrix.T, axis, -1)
+        return np.ascontiguousarray(x)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        for axis, matrix in enumerate(ctx.matrices, start=2):
+            grad = np.swapaxes(np.swapaxes(grad, axis, -1) @ matrix, axis, -1)
+        return np.ascontiguousarray(grad), None
+
+
+# --------------------------------------------------------------------- max and average pooling
+def _flat_indices(coordinates: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
+    """Row-major flat index into a plane of ``sizes`` from per-dim coordinate arrays."""
+    flat = np.zeros((), dtype=np.int64)
+    for coordinate, size in zip(coordinates, sizes):
+        flat = flat * size + coordinate
+    return flat
+
+
+def _batched(x: Tensor, batched: bool) -> Tensor:
+    return x if batched else x.unsqueeze(0)
+
+
+def _unbatched(y: Tensor, batched: bool) -> Tensor:
+    return y if batched else y.squeeze(0)
+
+
+def max_pool_nd(
+    ndim: int,
+    input: Any,  # noqa: A002
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """``ndim``-d max pooling; see ``max_pool2d``."""
+    op = f"max_pool{ndim}d"
+    x = as_input(input, op, "input")
+    call = check_pool(op, ndim, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    x = _batched(x, call.batched)
+    windows = _window_view(x._array, call, _lowest(x._array.dtype))
+    best = windows.reshape(*windows.shape[: 2 + ndim], math.prod(call.kernel)).argmax(axis=-1)
+    offsets = np.unravel_index(best, call.kernel)
+    coordinates = [
+        np.arange(out).reshape((-1,) + (1,) * (ndim - 1 - axis)) * s + offset * d - p
+        for axis, (out, s, offset, d, p) in enumerate(
+            zip(call.output_size, call.stride, offsets, call.dilation, call.padding)
+        )
+    ]
+    indices = _flat_indices(coordinates, call.input_size).astype(np.int64)
+    values = _unbatched(GatherPlanes.apply(x, indices), call.batched)
+    if not return_indices:
+        return values
+    return values, Tensor._wrap(indices if call.batched else indices[0])
+
+
+def _avg_divisor(call: PoolCall, count_include_pad: bool, divisor_override: int | None) -> np.ndarray:
+    """torch's divisor per output position: the window clipped to the padded input (count_include_pad) or
+    to the input, as a product of per-dim counts; or ``divisor_override``."""
+    if divisor_override is not None:
+        return np.asarray(divisor_override)
+    divisor = np.ones((), dtype=np.int64)
+    for axis, (out, s, k, p, size) in enumerate(
+        zip(call.output_size, call.stride, call.kernel, call.padding, call.input_size)
+    ):
+        start = np.arange(out) * s - p
+        end = np.minimum(start + k, size + p)
+        counts = end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0)
+        divisor = divisor * counts.reshape((-1,) + (1,) * (len(call.kernel) - 1 - axis))
+    return divisor
+
+
+def avg_pool_nd(
+    ndim: int,
+    input: Any,  # noqa: A002
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """``ndim``-d average pooling; see ``avg_pool2d``."""
+    op = f"avg_pool{ndim}d"
+    x = as_input(input, op, "input")
+    call = check_pool(op, ndim, x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError(f"{op}: divisor must be not zero, but got divisor_override={divisor_override}")
+    divisor = _avg_divisor(call, count_include_pad, divisor_override)
+    return _unbatched(AvgPool.apply(_batched(x, call.batched), call, divisor), call.batched)
+
+
+def max_pool1d(input: Any, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:  # noqa: A002
+    """1-d max pooling over input (N, C, L) or (C, L); arguments as in ``max_pool2d``.
+
+    Shape: L_out = floor((L + 2·padding − dilation·(kernel_size − 1) − 1) / stride + 1) (ceil in ceil_mode).
+    """
+    return max_pool_nd(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input: Any, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:  # noqa: A002
+    """2-d max pooling over input (N, C, H, W) or (C, H, W).
+
+    Args:
+        kernel_size: window size, int or (kH, kW).
+        stride: window step; default None (= kernel_size).
+        padding: implicit −inf padding on both sides, at most half the kernel size; default 0.
+        dilation: spacing between window elements; default 1.
+        ceil_mode: round the output size up (the last window must still start inside the input or the left
+            padding); default False.
+        return_indices: also return the flat index (h·W + w) of each maximum within its plane; default False.
+
+    Shape: H_out = floor((H + 2·padding[0] − dilation[0]·(kH − 1) − 1) / stride[0] + 1), likewise W_out.
+
+    Example:
+        >>> max_pool2d(npconv.randn(1, 16, 28, 28), 2).shape
+        npconv.Size([1, 16, 14, 14])
+    """
+    return max_pool_nd(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input: Any, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:  # noqa: A002
+    """3-d max pooling over input (N, C, D, H, W) or (C, D, H, W); arguments as in ``max_pool2d`` with
+    three values per tuple (indices are d·H·W + h·W + w)."""
+    return max_pool_nd(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool1d(input: Any, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:  # noqa: A002
+    """1-d average pooling over input (N, C, L) or (C, L); arguments as in ``avg_pool2d`` (no divisor_override).
+
+    Shape: L_out = floor((L + 2·padding − kernel_size) / stride + 1) (ceil in ceil_mode).
+    """
+    return avg_pool_nd(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def avg_pool2d(input: Any, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:  # noqa: A002
+    """2-d average pooling over input (N, C, H, W) or (C, H, W).
+
+    Args:
+        kernel_size: window size, int or (kH, kW).
+        stride: window step; default None (= kernel_size).
+        padding: implicit zero padding on both sides, at most half the kernel size; default 0.
+        ceil_mode: round the output size up; default False.
+        count_include_pad: count the zero padding in the divisor; default True.
+        divisor_override: divide every window sum by this number instead; default None.
+
+    Shape: H_out = floor((H + 2·padding[0] − kH) / stride[0] + 1), likewise W_out.
+    """
+    return avg_pool_nd(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d(input: Any, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:  # noqa: A002
+    """3-d average pooling over input (N, C, D, H, W) or (C, D, H, W); arguments as in ``avg_pool2d``."""
+    return avg_pool_nd(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+# --------------------------------------------------------------------- adaptive pooling
+def adaptive_bins(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """torch's adaptive bins: start = floor(i·size/out), end = ceil((i + 1)·size/out)."""
+    index = np.arange(out)
+    return index * size // out, -(-(index + 1) * size // out)
+
+
+def _check_adaptive(op: str, ndim: int, shape: Sequence[int], output_size: Any) -> tuple[bool, tuple[int, ...]]:
+    """Whether the input is batched, and the output size with None entries replaced by the input's."""
+    if len(shape) not in (ndim + 1, ndim + 2):
+        raise RuntimeError(f"{op}(): Expected {ndim + 1}D or {ndim + 2}D tensor, but got {list(shape)}")
+    if 0 in shape[len(shape) - ndim - 1 :]:
+        raise RuntimeError(
+            f"{op}(): Expected input to have non-zero size for non-batch dimensions, but input has sizes {list(shape)}"
+        )
+    sizes = (output_size,) * ndim if output_size is None or _is_int(output_size) else tuple(output_size)
+    if len(sizes) == 1:
+        sizes = sizes * ndim
+    if len(sizes) != ndim or not all(s is None or _is_int(s) for s in sizes):
+        raise RuntimeError(f"{op}: output_size must be {ndim}, but got output_size={output_size!r}")
+    spatial = shape[-ndim:]
+    resolved = tuple(int(size) if s is None else int(s) for s, size in zip(sizes, spatial))
+    if any(s < 0 for s in resolved):
+        raise RuntimeError(
+            f"{op}: elements of output_size must be greater than or equal to 0 but received {resolved}"
+        )
+    return len(shape) == ndim + 2, resolved
+
+
+def adaptive_avg_pool_nd(ndim: int, input: Any, output_size: Any) -> Tensor:  # noqa: A002
+    """``ndim``-d adaptive average pooling; see ``adaptive_avg_pool2d``."""
+    op = f"adaptive_avg_pool{ndim}d"
+    x = as_input(input, op, "input")
+    batched, output = _check_adaptive(op, ndim, x.shape, output_size)
+    dtype = x._array.dtype if x._array.dtype.kind in "fc" else np.dtype(np.float64)
+    matrices = []
+    for size, out in zip(x.shape[-ndim:], output):
+        start, end = adaptive_bins(size, out)
+        positions = np.arange(size)
+        inside = (positions >= start[:, None]) & (positions < end[:, None])
+        matrices.append((inside / (end - start)[:, None]).astype(dtype))
+    return _unbatched(AxisAverage.apply(_batched(x, batched), tuple(matrices)), batched)
+
+
+def adaptive_max_pool_nd(ndim: int, input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """``ndim``-d adaptive max pooling; see ``adaptive_max_pool2d``."""
+    op = f"adaptive_max_pool{ndim}d"
+    x = as_input(input, op, "input")
+    batched, output = _check_adaptive(op, ndim, x.shape, output_size)
+    x = _batched(x, batched)
+    # per axis an (out, longest bin) table of positions; short bins repeat their last position, which changes
+    # neither the maximum nor which position is found first
+    tables, window = [], 1
+    for axis, (size, out) in enumerate(zip(x.shape[2:], output)):
+        start, end = adaptive_bins(size, out)
+        longest = int((end - start).max(initial=1))
+        window *= longest
+        table = np.minimum(start[:, None] + np.arange(longest), end[:, None] - 1)
+        layout = [1] * (2 * ndim)
+        layout[2 * axis], layout[2 * axis + 1] = table.shape
+        tables.append(table.reshape(layout))
+    flat = _flat_indices(tables, x.shape[2:])  # (o1, j1, o2, j2, …)
+    flat = flat.transpose(*range(0, 2 * ndim, 2), *range(1, 2 * ndim, 2)).reshape(*output, window)
+    planes = x._array.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
+    candidates = planes[:, :, flat]  # (N, C, *out, window)
+    best = candidates.argmax(axis=-1) if candidates.shape[-1] else np.zeros(candidates.shape[:-1], dtype=np.int64)
+    indices = np.take_along_axis(np.broadcast_to(flat, candidates.shape), best[..., None], axis=-1)[..., 0]
+    indices = indices.astype(np.int64)
+    values = _unbatched(GatherPlanes.apply(x, indices), batched)
+    if not return_indices:
+        return values
+    return values, Tensor._wrap(indices if batched else indices[0])
+
+
+def adaptive_avg_pool1d(input: Any, output_size: int | Sequence[int]) -> Tensor:  # noqa: A002
+    """1-d adaptive average pooling of (N, C, L) or (C, L) to length ``output_size``."""
+    return adaptive_avg_pool_nd(1, input, output_size)
+
+
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
+    """2-d adaptive average pooling of (N, C, H, W) or (C, H, W) to ``output_size``.
+
+    Args:
+        output_size: int or (H_out, W_out); a None entry keeps the input's size.
+
+    Output row i averages input rows floor(i·H/H_out) … ceil((i + 1)·H/H_out) − 1, likewise columns.
+    """
+    return adaptive_avg_pool_nd(2, input, output_size)
+
+
+def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
+    """3-d adaptive average pooling of (N, C, D, H, W) or (C, D, H, W)."""
+    return adaptive_avg_pool_nd(3, input, output_size)
+
+
+def adaptive_max_pool1d(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """1-d adaptive max pooling of (N, C, L) or (C, L)."""
+    return adaptive_max_pool_nd(1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """2-d adaptive max pooling of (N, C, H, W) or (C, H, W), bins as in ``adaptive_avg_pool2d``.
+
+    Args:
+        output_size: int or (H_out, W_out); a None entry keeps the input's size.
+        return_indices: also return each maximum's flat index h·W + w within its plane; default False.
+    """
+    return adaptive_max_pool_nd(2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """3-d adaptive max pooling of (N, C, D, H, W) or (C, D, H, W)."""
+    return adaptive_max_pool_nd(3, input, output_size, return_indices)
