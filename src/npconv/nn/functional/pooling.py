@@ -234,8 +234,9 @@ class AvgPool(Function):
         return grad_padded[(slice(None), slice(None), *crop)], None, None
 
 
-class AxisAverage(Function):
-    """Adaptive average pooling as one (out, in) averaging matrix per spatial axis; backward by the transposes."""
+class PerAxisMatrix(Function):
+    """y = x ×₂ M₁ ×₃ M₂ …: one (out, in) matrix applied along each spatial axis (adaptive average pooling's
+    averaging matrices); the backward applies the transposes."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, matrices: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -440,7 +441,7 @@ def adaptive_avg_pool_nd(ndim: int, input: Any, output_size: Any) -> Tensor:  # 
         positions = np.arange(size)
         inside = (positions >= start[:, None]) & (positions < end[:, None])
         matrices.append((inside / (end - start)[:, None]).astype(dtype))
-    return _unbatched(AxisAverage.apply(_batched(x, batched), tuple(matrices)), batched)
+    return _unbatched(PerAxisMatrix.apply(_batched(x, batched), tuple(matrices)), batched)
 
 
 def adaptive_max_pool_nd(ndim: int, input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
