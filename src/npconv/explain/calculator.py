@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..conv import arguments
+from ..nn.functional import pooling
 from .spec import LayerCall, SpecError
 
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -303,67 +304,48 @@ def _conv_transpose_rule(config: dict[str, Any], layer: str, input_shape: Shape,
 
 
 # --------------------------------------------------------------------------------------------- pooling
-def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
-    """Max/avg pooling output size (torch's ``pooling_output_shape``):
-    floor-or-ceil((size + 2·padding − dilation·(kernel − 1) − 1) / stride) + 1, and with ``ceil_mode``
-    one less when the last window would start inside the right padding."""
-    out = _pool_size_before_adjustment(size, kernel, stride, padding, dilation, ceil_mode)
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
-
-
-def _pool_size_before_adjustment(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
-    numerator = size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
-    return numerator // stride + 1
-
-
 def _pool_rule(config: dict[str, Any], layer: str, input_shape: Shape, ndim: int, is_max: bool) -> LayerMath:
+    """Max/avg pooling through ``npconv.nn.functional.pooling``'s ``check_pool`` and ``pool_output_size``
+    (torch's rule: floor-or-ceil((in + 2·p − d·(k − 1) − 1) / s) + 1, and with ``ceil_mode`` one less
+    when the last window would start inside the right padding)."""
     op = f"{'max' if is_max else 'avg'}_pool{ndim}d"
     _check_rank(layer, input_shape, (ndim + 1, ndim + 2))
+    ceil_mode = bool(config.get("ceil_mode", False))
     try:
-        kernel = arguments.expand_arg(config["kernel_size"], ndim, "kernel_size", op)
+        kernel = pooling.expand_pool_arg(config["kernel_size"], ndim, "kernel_size", op)
         stride_arg = config["stride"]
-        stride = kernel if stride_arg is None or stride_arg == () or stride_arg == [] else arguments.expand_arg(stride_arg, ndim, "stride", op)
-        padding = arguments.expand_arg(config["padding"], ndim, "padding", op)
-        dilation = arguments.expand_arg(config.get("dilation", 1), ndim, "dilation", op)
+        no_stride = stride_arg is None or (isinstance(stride_arg, (tuple, list)) and len(stride_arg) == 0)
+        stride = kernel if no_stride else pooling.expand_pool_arg(stride_arg, ndim, "stride", op)
+        padding = pooling.expand_pool_arg(config["padding"], ndim, "padding", op)
+        dilation = pooling.expand_pool_arg(config.get("dilation", 1), ndim, "dilation", op)
     except (ValueError, RuntimeError, TypeError) as error:
         raise LayerError(f"{layer}: {error}") from None
-    for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
-        if any(v <= 0 for v in values):
-            raise LayerError(f"{layer}: {name} must be positive, but got {name}={list(values)}")
-    ceil_mode = bool(config.get("ceil_mode", False))
     spatial = input_shape[-ndim:]
     names = _dim_names(ndim)
-    outputs, formulas = [], []
     for name, size, k, s, p, d in zip(names, spatial, kernel, stride, padding, dilation):
-        if p < 0 or p > k // 2:
-            raise LayerError(f"{layer}: dim {name}: padding should be at most half of the kernel size, but got padding={p}, kernel_size={k}")
-        out = pool_output_size(size, k, s, p, d, ceil_mode)
-        if out < 1:
+        valid_arguments = k > 0 and s > 0 and d > 0 and 0 <= p <= k // 2
+        if valid_arguments and pooling.pool_output_size(size, k, s, p, d, ceil_mode) < 1:
             raise LayerError(
                 f"{layer}: dim {name}: the kernel is larger than the padded input: padded input "
                 f"{size} + 2·{p} = {size + 2 * p}, dilated kernel {d}·({k} − 1) + 1 = {d * (k - 1) + 1}"
             )
+    try:
+        call = pooling.check_pool(op, ndim, input_shape, kernel, stride, padding, dilation, ceil_mode)
+    except (ValueError, RuntimeError, TypeError) as error:
+        raise LayerError(f"{layer}: {error}") from None
+    formulas = []
+    for name, size, k, s, p, d, out in zip(names, spatial, kernel, stride, padding, dilation, call.output_size):
         rounding = "ceil" if ceil_mode else "floor"
         text = f"{name}: {rounding}(({size} + 2·{p} − {d}·({k} − 1) − 1) / {s}) + 1"
-        if out != _pool_size_before_adjustment(size, k, s, p, d, ceil_mode):
+        written_value = -(-(size + 2 * p - d * (k - 1) - 1) // s) + 1  # the ceil expression as printed
+        if ceil_mode and out != written_value:
             text += " − 1 (the last window would start in the padding)"
         formulas.append(f"{text} = {out}")
-        outputs.append(out)
     return LayerMath(
-        output_shape=(*input_shape[:-ndim], *outputs),
+        output_shape=(*input_shape[:-ndim], *call.output_size),
         formulas=formulas,
         field_steps=[(Fraction(d * (k - 1)), Fraction(s)) for k, s, d in zip(kernel, stride, dilation)],
     )
-
-
-def adaptive_windows(size: int, out: int) -> np.ndarray:
-    """Window lengths of adaptive pooling: output i pools [floor(i·size/out), ceil((i+1)·size/out))."""
-    index = np.arange(out)
-    starts = (index * size) // out
-    ends = -((-(index + 1) * size) // out)
-    return ends - starts
 
 
 def _adaptive_pool_rule(config: dict[str, Any], layer: str, input_shape: Shape, ndim: int) -> LayerMath:
@@ -378,7 +360,8 @@ def _adaptive_pool_rule(config: dict[str, Any], layer: str, input_shape: Shape, 
         out = size if wanted is None else wanted
         if not _is_int(out) or out <= 0 or size <= 0:
             raise LayerError(f"{layer}: dim {name}: output_size must be a positive integer, but got {wanted!r}")
-        windows = adaptive_windows(size, out)
+        starts, ends = pooling.adaptive_bins(size, out)
+        windows = ends - starts
         low, high = int(windows.min()), int(windows.max())
         lengths = str(low) if low == high else f"{low}–{high}"
         formulas.append(f"{name}: adaptive, {size} → {out} (windows of {lengths})")
