@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from ... import dtypes as _dtypes
-from ...random import rng
 from ...tensor import DEFAULT_FLOAT, Tensor
 from .. import functional as F
+from .. import init
 from ..parameter import Parameter
 from .module import Module
 
@@ -30,13 +30,6 @@ class Identity(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return input
-
-
-def _uniform_fan_in_(tensor: Tensor, fan_in: int) -> None:
-    """Fill with U(−1/√fan_in, 1/√fan_in) from the default generator (0 when fan_in is 0): torch's
-    ``kaiming_uniform_(a=√5)`` for a weight and its bias rule, which reduce to this same bound."""
-    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    tensor._array[...] = rng().uniform(-bound, bound, tensor._array.shape)
 
 
 class Linear(Module):
@@ -83,10 +76,12 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Redraw weight and bias from U(−1/√in_features, 1/√in_features), weight first, as torch does."""
-        _uniform_fan_in_(self.weight, self.in_features)
+        """torch's default init: weight ~ kaiming_uniform_(a=√5), i.e. U(−1/√in_features, 1/√in_features), then
+        bias ~ U(−1/√in_features, 1/√in_features), both from the default generator."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            _uniform_fan_in_(self.bias, self.in_features)
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return F.linear(input, self.weight, self.bias)
