@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ... import ops
-from ...autograd import Context, Function
+from ...autograd import Context, Function, is_grad_enabled
 from ...tensor import Tensor
 from ._common import as_input
 
@@ -28,6 +28,16 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
+_SCALAR_TYPE_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble", "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int",
+    "int64": "Long", "bool": "Bool",
+}
+
+
+def _type_name(tensor: Tensor) -> str:
+    """torch's scalar type name of ``tensor``'s dtype (Float, Double, Long, ...), used in its messages."""
+    return _SCALAR_TYPE_NAMES.get(tensor._array.dtype.name, tensor._array.dtype.name)
 
 
 # --------------------------------------------------------------------- reduction
@@ -121,7 +131,8 @@ class BinaryCrossEntropy(Function):
         x, y = ctx.saved_tensors
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad * (x - y) / np.maximum((1 - x) * x, x.dtype.type(1e-12))
+            # torch's EPSILON is the float32 constant 1e-12, also in double precision
+            grad_x = grad * (x - y) / np.maximum((1 - x) * x, x.dtype.type(np.float32(1e-12)))
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore"):
                 grad_y = -np.log(x / (1 - x)) * grad
@@ -144,7 +155,7 @@ class BinaryCrossEntropyWithLogits(Function):
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
         x, y, pos_weight, log_sigmoid = ctx.saved_tensors
         sigmoid = np.exp(log_sigmoid)
-        grad_x = grad_y = grad_pos_weight = None
+        grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
             if pos_weight is None:
                 grad_x = (sigmoid - y) * grad
@@ -154,9 +165,7 @@ class BinaryCrossEntropyWithLogits(Function):
         if ctx.needs_input_grad[1]:
             grad_y = -x if pos_weight is None else -x - (pos_weight - 1) * log_sigmoid
             grad_y = ops.unbroadcast(grad_y * grad, y.shape)
-        if ctx.needs_input_grad[2]:
-            grad_pos_weight = ops.unbroadcast(-y * log_sigmoid * grad, pos_weight.shape)
-        return grad_x, grad_y, grad_pos_weight
+        return grad_x, grad_y, None
 
 
 # --------------------------------------------------------------------- negative log-likelihood
@@ -172,7 +181,7 @@ def _check_class_targets(input: Tensor, target: Tensor, weight: Tensor | None, p
         batch = target.shape[0] if target.ndim else "()"
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({batch}).")
     if target._array.dtype not in (np.int64, np.uint8):
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.name.capitalize()}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_type_name(target)}")
     if input.ndim <= 2:
         if target.ndim > 1:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
@@ -197,6 +206,11 @@ def _check_class_targets(input: Tensor, target: Tensor, weight: Tensor | None, p
         )
 
 
+def _masked(values: Tensor, kept: np.ndarray) -> Tensor:
+    """``values`` with zeros where ``kept`` is False; no gradient flows there (even an infinite one)."""
+    return ops.Where.apply(kept, values, np.zeros((), dtype=values._array.dtype))
+
+
 def _nll(log_probs: Tensor, target: np.ndarray, weight: Tensor | None, ignore_index: int, reduction: str) -> Tensor:
     """−weight[t]·log_probs[t] per element (0 where t == ignore_index); 'mean' divides by Σ weight[t]."""
     class_dim = _class_dim(log_probs)
@@ -211,7 +225,7 @@ def _nll(log_probs: Tensor, target: np.ndarray, weight: Tensor | None, ignore_in
     dtype = log_probs._array.dtype
     class_weight = np.ones(classes, dtype) if weight is None else weight._array.astype(dtype, copy=False)
     element_weight = np.where(kept, class_weight[safe_target], 0).astype(dtype)
-    losses = -picked * Tensor._wrap(element_weight)
+    losses = _masked(-picked * Tensor._wrap(element_weight), kept)
     if reduction == "none":
         return losses
     total = losses.sum()
@@ -286,6 +300,8 @@ def cross_entropy(
     weight = as_input(weight, "cross_entropy", "weight", optional=True)
     class_dim = _class_dim(input)
     if input.shape == target.shape:
+        if target._array.dtype.kind == "f" and ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     _check_class_targets(input, target, weight)
     if label_smoothing > 0.0 and label_smoothing > 1.0:
@@ -297,7 +313,7 @@ def cross_entropy(
     classes = input.shape[class_dim]
     summed = log_probs if weight is None else log_probs * _class_weight_view(weight, input)
     kept = target._array != ignore_index
-    smooth = -summed.sum(class_dim) * Tensor._wrap(kept.astype(input._array.dtype))
+    smooth = _masked(-summed.sum(class_dim), kept)
     if reduction == "mean":
         if weight is None:
             denominator = kept.sum()
@@ -326,7 +342,7 @@ def _cross_entropy_probabilities(
 ) -> Tensor:
     if target._array.dtype.kind != "f":
         raise RuntimeError(
-            f"Expected floating point type for target with class probabilities, got {target.dtype.name.capitalize()}"
+            f"Expected floating point type for target with class probabilities, got {_type_name(target)}"
         )
     if input.ndim == 0:
         raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
@@ -435,6 +451,16 @@ def l1_loss(
 
 
 # --------------------------------------------------------------------- binary cross entropy
+def _check_not_differentiable(op: str, **weights: Tensor | None) -> None:
+    """torch has no derivative for these losses' weights: a weight that requires grad is an error."""
+    for name, weight in weights.items():
+        if weight is not None and weight.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"The function '{op}' is not differentiable with respect to argument '{name}'. "
+                "This input cannot have requires_grad True."
+            )
+
+
 def _check_weight_expands(weight_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
     """``weight.expand(broadcast_shapes(target, weight))`` must keep the target's shape, as in torch."""
     for dim in range(-1, -min(len(weight_shape), len(target_shape)) - 1, -1):
@@ -484,13 +510,14 @@ def binary_cross_entropy(
     for tensor in (target, weight):
         if tensor is not None and tensor._array.dtype != input._array.dtype:
             raise RuntimeError(
-                f"Found dtype {tensor.dtype.name.capitalize()} but expected {input.dtype.name.capitalize()}"
+                f"Found dtype {_type_name(tensor)} but expected {_type_name(input)}"
             )
     x, y = input._array, target._array
     if not np.all((x >= 0) & (x <= 1)):
         raise RuntimeError("all elements of input should be between 0 and 1")
     if not np.all((y >= 0) & (y <= 1)):
         raise RuntimeError("all elements of target should be between 0 and 1")
+    _check_not_differentiable("binary_cross_entropy", weight=weight)
     loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
@@ -535,6 +562,7 @@ def binary_cross_entropy_with_logits(
                 f"output with shape {list(target.shape)} doesn't match the broadcast shape "
                 f"{list(np.broadcast_shapes(extra.shape, target.shape))}"
             )
+    _check_not_differentiable(op, weight=weight, pos_weight=pos_weight)
     target = _float_target(input, target)
     loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight)
     if weight is not None:
