@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import struct
@@ -522,7 +523,14 @@ INCONSISTENT_ZIP_CHECKPOINTS = {
         lambda: stub_zip(
             TensorStub(StorageStub(torch.FloatStorage, "0", 1), 0, (10**6, 10**6), (0, 0)), {"0": bytes(4)}
         ),
-        "would expand",
+        "would take 4000000000000 bytes",
+    ),
+    "many views multiplying one storage": (
+        lambda: stub_zip(
+            [TensorStub(StorageStub(torch.FloatStorage, "0", 2**18), 0, (2**18,), (1,)) for _ in range(300)],
+            {"0": bytes(2**20)},
+        ),
+        "would take 314572800 bytes",
     ),
     "malformed persistent id": (
         lambda: zip_checkpoint(b"\x80\x02X\x03\x00\x00\x00abcQ."),
@@ -636,6 +644,18 @@ def test_tiny_and_garbage_files_are_clear_errors(tmp_path: Path, content: bytes)
         assert npio.load(path) == {}  # an empty zip archive is an empty .npz
         return
     with pytest.raises(CheckpointError):
+        npio.load(path)
+
+
+def test_overlapping_safetensors_entries_are_refused(tmp_path: Path) -> None:
+    header = {
+        "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+        "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]},
+    }
+    encoded = json.dumps(header).encode()
+    path = tmp_path / "overlap.safetensors"
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(24))
+    with pytest.raises(CheckpointError, match="overlap"):
         npio.load(path)
 
 

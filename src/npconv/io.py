@@ -44,6 +44,7 @@ import mmap
 import os
 import pickle
 import pickletools
+import reprlib
 import struct
 import zipfile
 from collections import OrderedDict
@@ -73,9 +74,10 @@ _LEGACY_PROTOCOL_VERSION = 1001
 # Storage records in checkpoints written by ``save`` start at multiples of this, as torch's own.
 _STORAGE_ALIGNMENT = 64
 
-# A tensor whose strides revisit storage elements (an expanded view) may be larger than the data
-# in the file; materialising one beyond this size is refused rather than allocated.
-_MAX_EXPANDED_BYTES = 1 << 28
+# Loaded tensors are copies, so views (slices, expanded tensors) can take more memory than the
+# file holds.  Loading refuses to allocate more than this many bytes beyond 4x the file size.
+_MATERIALIZE_SLACK_BYTES = 1 << 28
+_MATERIALIZE_FILE_FACTOR = 4
 
 # Deepest nesting of containers accepted in a loaded object.
 _MAX_NESTING = 256
@@ -317,15 +319,24 @@ class _TensorRef:
     strides: tuple[int, ...]
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 120
+
+
+def _brief(value: Any) -> str:
+    """``repr(value)``, shortened: values from a damaged file may be huge or deeply nested."""
+    return _REPR.repr(value)
+
+
 def _require_int(value: Any, what: str, minimum: int = 0) -> int:
     if type(value) is not int or value < minimum:
-        raise CheckpointError(f"invalid {what}: {value!r}")
+        raise CheckpointError(f"invalid {what}: {_brief(value)}")
     return value
 
 
 def _require_ints(value: Any, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)) or len(value) > _MAX_DIMS:
-        raise CheckpointError(f"invalid {what}: {value!r}")
+        raise CheckpointError(f"invalid {what}: {_brief(value)}")
     return tuple(_require_int(item, what) for item in value)
 
 
@@ -342,18 +353,12 @@ def _tensor_ref(storage: Any, storage_offset: Any, size: Any, stride: Any) -> _T
         raise CheckpointError(f"tensor size {shape} and stride {strides} differ in length")
     # The stride of a dimension of length 1 is never used, and may be anything in torch.
     strides = tuple(0 if extent == 1 else step for extent, step in zip(shape, strides, strict=True))
-    numel = math.prod(shape)
-    if numel > 0:
+    if math.prod(shape) > 0:
         needed = offset + 1 + sum((extent - 1) * step for extent, step in zip(shape, strides, strict=True))
         if needed > storage.numel:
             raise CheckpointError(
                 f"tensor of size {shape}, stride {strides} and offset {offset} needs "
                 f"{needed} elements but its storage holds {storage.numel}"
-            )
-        nbytes = numel * storage.dtype.itemsize
-        if numel > storage.numel and nbytes > _MAX_EXPANDED_BYTES:
-            raise CheckpointError(
-                f"tensor of size {shape} would expand a {storage.nbytes}-byte storage to {nbytes} bytes"
             )
     return _TensorRef(storage, offset, shape, strides)
 
@@ -477,17 +482,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
         qualname = f"{module}.{name}"
         target = _ALLOWED_GLOBALS.get(qualname)
         if target is None and module == "torch" and name in _UNSUPPORTED_TORCH_DTYPES:
-            raise CheckpointError(f"unsupported tensor element type {qualname!r}")
+            raise CheckpointError(f"unsupported tensor element type {_brief(qualname)}")
         if target is None:
             raise UnsafeCheckpointError(
-                f"refusing to load global {qualname!r}: only tensors, storages and plain "
+                f"refusing to load global {_brief(qualname)}: only tensors, storages and plain "
                 "Python containers and values can be loaded"
             )
         return target
 
     def persistent_load(self, pid: Any) -> Any:
         if self._storage_loader is None:
-            raise CheckpointError(f"unexpected persistent id {pid!r}")
+            raise CheckpointError(f"unexpected persistent id {_brief(pid)}")
         return self._storage_loader(pid)
 
 
@@ -501,10 +506,10 @@ def _scan_pickle(stream: IO[bytes], limit: int) -> int:
     for count, (opcode, arg, pos) in enumerate(pickletools.genops(stream), start=1):
         if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"):
             if not isinstance(arg, int) or not 0 <= arg <= count:
-                raise CheckpointError(f"pickle memo index {arg!r} out of range at byte {pos}")
+                raise CheckpointError(f"pickle memo index {_brief(arg)} out of range at byte {pos}")
         elif opcode.name == "FRAME":
             if not isinstance(arg, int) or arg > limit - stream.tell():
-                raise CheckpointError(f"pickle frame of {arg!r} bytes runs past the data")
+                raise CheckpointError(f"pickle frame of {_brief(arg)} bytes runs past the data")
         elif opcode.name == "STOP":
             return stream.tell()
     raise CheckpointError("pickle ended without a STOP opcode")  # pragma: no cover - genops raises
@@ -521,12 +526,12 @@ def _unpickle(data: bytes, persistent_load: Callable[[Any], _StorageRef] | None 
 def _storage_pid(pid: Any, length: int) -> tuple[_DType | None, str, int, Any]:
     """Check a ``('storage', storage_class, key, location, numel[, view])`` persistent id."""
     if not isinstance(pid, tuple) or len(pid) != length or pid[0] != "storage":
-        raise CheckpointError(f"unexpected persistent id {pid!r}")
+        raise CheckpointError(f"unexpected persistent id {_brief(pid)}")
     storage_class, key, location, numel = pid[1:5]
     if not isinstance(storage_class, _StorageClass):
-        raise CheckpointError(f"persistent id names {storage_class!r}, not a storage type")
+        raise CheckpointError(f"persistent id names {_brief(storage_class)}, not a storage type")
     if not isinstance(key, str) or not isinstance(location, str):
-        raise CheckpointError(f"invalid storage key or location in {pid!r}")
+        raise CheckpointError(f"invalid storage key or location in {_brief(pid)}")
     _require_int(numel, "storage size")
     return storage_class.dtype, key, numel, pid[5] if length > 5 else None
 
@@ -558,11 +563,14 @@ class _Materializer:
     ``read_storage(key)`` returns the bytes of a storage record.  Each record is read at most
     once and released once the last tensor built on it has been made.  Containers are rebuilt,
     so the result holds only plain Python objects and tensors; shared references (a tensor or
-    list appearing twice) stay shared.
+    list appearing twice) stay shared.  Before anything is read, the total size of the tensors
+    to be made is checked against ``file_size``, so that views cannot multiply a small file
+    into a huge allocation.
     """
 
-    def __init__(self, read_storage: Callable[[str], bytes], big_endian: bool = False) -> None:
+    def __init__(self, read_storage: Callable[[str], bytes], file_size: int, big_endian: bool = False) -> None:
         self._read_storage = read_storage
+        self._limit = _MATERIALIZE_FILE_FACTOR * file_size + _MATERIALIZE_SLACK_BYTES
         self._big_endian = big_endian
         self._raw: dict[str, bytes] = {}
         self._pending: dict[str, int] = {}
@@ -570,24 +578,31 @@ class _Materializer:
         self._in_progress: set[int] = set()
 
     def convert(self, root: Any) -> Any:
-        pending: dict[str, int] = {}
-        self._count_tensors(root, pending, set(), 0)
-        self._pending = pending
+        total = self._survey(root, set(), 0)
+        if total > self._limit:
+            raise CheckpointError(
+                f"the tensors in this file would take {total} bytes, more than the {self._limit} "
+                f"allowed for a file of this size (views are loaded as copies)"
+            )
         return self._convert(root, 0)
 
-    def _count_tensors(self, obj: Any, counts: dict[str, int], seen: set[int], depth: int) -> None:
+    def _survey(self, obj: Any, seen: set[int], depth: int) -> int:
+        """Count the tensors on each storage and return the bytes all tensors will take."""
         if depth > _MAX_NESTING:
             raise CheckpointError(f"objects nested more than {_MAX_NESTING} deep")
+        if id(obj) in seen or type(obj) in _PLAIN_TYPES:
+            return 0
+        seen.add(id(obj))
         if isinstance(obj, (list, tuple, set, frozenset, dict)):
-            if id(obj) in seen:
-                return
-            seen.add(id(obj))
             items = obj.values() if isinstance(obj, dict) else obj
-            for item in items:
-                self._count_tensors(item, counts, seen, depth + 1)
-        elif isinstance(obj, _TensorRef) and id(obj) not in seen:
-            seen.add(id(obj))
-            counts[obj.storage.key] = counts.get(obj.storage.key, 0) + 1
+            return sum(self._survey(item, seen, depth + 1) for item in items)
+        if isinstance(obj, _TensorRef):
+            assert obj.storage.dtype is not None  # checked by _tensor_ref
+            self._pending[obj.storage.key] = self._pending.get(obj.storage.key, 0) + 1
+            return math.prod(obj.shape) * _loaded_itemsize(obj.storage.dtype)
+        if isinstance(obj, _StorageRef):
+            return obj.nbytes * 2  # a bare storage: at most widened from bfloat16
+        return 0
 
     def _convert(self, obj: Any, depth: int) -> Any:
         if type(obj) in _PLAIN_TYPES:
@@ -647,7 +662,7 @@ class _Materializer:
     def _elements(self, storage: _StorageRef, dtype: _DType) -> np.ndarray:
         raw = self._storage_bytes(storage.key)
         if storage.byte_offset + storage.nbytes > len(raw):
-            raise CheckpointError(f"storage {storage.key!r} is shorter than its declared size")
+            raise CheckpointError(f"storage {_brief(storage.key)} is shorter than its declared size")
         raw_dtype = dtype.raw.newbyteorder(">") if self._big_endian else dtype.raw
         return np.frombuffer(raw, dtype=raw_dtype, count=storage.nbytes // dtype.itemsize, offset=storage.byte_offset)
 
@@ -675,6 +690,10 @@ class _Materializer:
         if remaining <= 0:
             self._raw.pop(ref.storage.key, None)
         return dtype.finish(array)
+
+
+def _loaded_itemsize(dtype: _DType) -> int:
+    return 4 if dtype.name == "bfloat16" else dtype.itemsize
 
 
 def _describe(obj: Any) -> str:
@@ -777,19 +796,19 @@ def _member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int) -> bytes:
     """A zip member's bytes, after checking that its declared sizes are possible."""
     if info.flag_bits & 0x1:
-        raise CheckpointError(f"zip member {info.filename!r} is encrypted")
+        raise CheckpointError(f"zip member {_brief(info.filename)} is encrypted")
     if info.compress_type == zipfile.ZIP_STORED:
         plausible = info.file_size == info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         plausible = info.file_size <= max(info.compress_size, 1) * _MAX_DEFLATE_RATIO
     else:
-        raise CheckpointError(f"zip member {info.filename!r} uses unsupported compression")
+        raise CheckpointError(f"zip member {_brief(info.filename)} uses unsupported compression")
     if not plausible or info.compress_size > archive_size:
-        raise CheckpointError(f"zip member {info.filename!r} declares an impossible size")
+        raise CheckpointError(f"zip member {_brief(info.filename)} declares an impossible size")
     with archive.open(info) as member:
         data = member.read()
     if len(data) != info.file_size:
-        raise CheckpointError(f"zip member {info.filename!r} is truncated")
+        raise CheckpointError(f"zip member {_brief(info.filename)} is truncated")
     return data
 
 
@@ -809,7 +828,7 @@ def _load_torch_zip(archive: zipfile.ZipFile, prefix: str, archive_size: int) ->
     if byteorder_info is not None:
         byteorder = _read_member(archive, byteorder_info, archive_size).decode("ascii", errors="replace")
         if byteorder not in ("little", "big"):
-            raise CheckpointError(f"unknown byte order {byteorder!r}")
+            raise CheckpointError(f"unknown byte order {_brief(byteorder)}")
     records: dict[str, zipfile.ZipInfo] = {}
 
     def persistent_load(pid: Any) -> _StorageRef:
@@ -833,7 +852,7 @@ def _load_torch_zip(archive: zipfile.ZipFile, prefix: str, archive_size: int) ->
     def read_storage(key: str) -> bytes:
         return _read_member(archive, records[key], archive_size)
 
-    return _Materializer(read_storage, big_endian=byteorder == "big").convert(obj)
+    return _Materializer(read_storage, archive_size, big_endian=byteorder == "big").convert(obj)
 
 
 class _LegacyStorages:
@@ -847,16 +866,16 @@ class _LegacyStorages:
         itemsize = dtype.itemsize if dtype is not None else 1
         root = self.roots.setdefault(key, (itemsize, numel))
         if root[0] * root[1] != itemsize * numel:
-            raise CheckpointError(f"storage {key!r} is declared with two different sizes")
+            raise CheckpointError(f"storage {_brief(key)} is declared with two different sizes")
         if view is None:
             return _StorageRef(key, dtype, 0, numel * itemsize)
         if not isinstance(view, tuple) or len(view) != 3:
-            raise CheckpointError(f"invalid storage view {view!r}")
+            raise CheckpointError(f"invalid storage view {_brief(view)}")
         _, view_offset, view_size = view
         _require_int(view_offset, "storage view offset")
         _require_int(view_size, "storage view size")
         if view_offset + view_size > numel:
-            raise CheckpointError(f"storage view {view!r} runs past its {numel}-element storage")
+            raise CheckpointError(f"storage view {_brief(view)} runs past its {numel}-element storage")
         return _StorageRef(key, dtype, view_offset * itemsize, view_size * itemsize)
 
 
@@ -877,7 +896,7 @@ def _load_legacy(data: bytes | mmap.mmap) -> Any:
         raise CheckpointError("not a PyTorch checkpoint: the magic number is wrong")
     protocol = next_pickle()
     if protocol != _LEGACY_PROTOCOL_VERSION:
-        raise CheckpointError(f"unsupported legacy checkpoint protocol {protocol!r}")
+        raise CheckpointError(f"unsupported legacy checkpoint protocol {_brief(protocol)}")
     sys_info = next_pickle()
     if not isinstance(sys_info, dict):
         raise CheckpointError("invalid legacy checkpoint system information")
@@ -896,14 +915,14 @@ def _load_legacy(data: bytes | mmap.mmap) -> Any:
     spans: dict[str, tuple[int, int]] = {}
     for key in keys:
         if position + 8 > size:
-            raise CheckpointError(f"the file ends before storage {key!r}")
+            raise CheckpointError(f"the file ends before storage {_brief(key)}")
         (count,) = struct.unpack(count_format, data[position : position + 8])
         itemsize, numel = storages.roots[key]
         if count != numel:
-            raise CheckpointError(f"storage {key!r} holds {count} elements, but {numel} are declared")
+            raise CheckpointError(f"storage {_brief(key)} holds {count} elements, but {numel} are declared")
         nbytes = count * itemsize
         if position + 8 + nbytes > size:
-            raise CheckpointError(f"storage {key!r} is truncated")
+            raise CheckpointError(f"storage {_brief(key)} is truncated")
         spans[key] = (position + 8, position + 8 + nbytes)
         position += 8 + nbytes
 
@@ -911,7 +930,7 @@ def _load_legacy(data: bytes | mmap.mmap) -> Any:
         start, stop = spans[key]
         return data[start:stop]
 
-    return _Materializer(read_storage, big_endian=not little_endian).convert(obj)
+    return _Materializer(read_storage, size, big_endian=not little_endian).convert(obj)
 
 
 def _load_npz(archive: zipfile.ZipFile, archive_size: int) -> dict[str, Any]:
@@ -925,13 +944,13 @@ def _load_npz(archive: zipfile.ZipFile, archive_size: int) -> dict[str, Any]:
         elif version == (2, 0):
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
-            raise CheckpointError(f"unsupported .npy format version {version} in {info.filename!r}")
+            raise CheckpointError(f"unsupported .npy format version {version} in {_brief(info.filename)}")
         name = _SAVABLE_DTYPES.get(dtype.newbyteorder("="))
         if name is None:
-            raise CheckpointError(f"unsupported dtype {dtype} in {info.filename!r}")
+            raise CheckpointError(f"unsupported dtype {dtype} in {_brief(info.filename)}")
         nbytes = math.prod(shape) * dtype.itemsize
         if stream.tell() + nbytes != len(data):
-            raise CheckpointError(f"{info.filename!r} holds {len(data) - stream.tell()} data bytes, not {nbytes}")
+            raise CheckpointError(f"{_brief(info.filename)} holds {len(data) - stream.tell()} data bytes, not {nbytes}")
         array = np.frombuffer(data, dtype=dtype, offset=stream.tell(), count=math.prod(shape))
         array = array.reshape(shape, order="F" if fortran_order else "C")
         disk_dtype = _DType(name, dtype)
@@ -955,18 +974,23 @@ def _load_safetensors(data: bytes | mmap.mmap) -> dict[str, Any]:
         if key == "__metadata__":
             continue
         if not isinstance(entry, dict):
-            raise CheckpointError(f"invalid safetensors entry for {key!r}")
+            raise CheckpointError(f"invalid safetensors entry for {_brief(key)}")
         dtype_name = _SAFETENSORS_DTYPES.get(entry.get("dtype"))  # type: ignore[arg-type]
         if dtype_name is None:
-            raise CheckpointError(f"unsupported safetensors dtype {entry.get('dtype')!r} for {key!r}")
+            raise CheckpointError(f"unsupported safetensors dtype {_brief(entry.get('dtype'))} for {_brief(key)}")
         dtype = _DTYPES[dtype_name]
-        shape = _require_ints(entry.get("shape"), f"shape of {key!r}")
-        offsets = _require_ints(entry.get("data_offsets"), f"data offsets of {key!r}")
+        shape = _require_ints(entry.get("shape"), f"shape of {_brief(key)}")
+        offsets = _require_ints(entry.get("data_offsets"), f"data offsets of {_brief(key)}")
         if len(offsets) != 2 or not offsets[0] <= offsets[1] <= data_size:
-            raise CheckpointError(f"data offsets {offsets} of {key!r} do not fit the file")
+            raise CheckpointError(f"data offsets {offsets} of {_brief(key)} do not fit the file")
         if offsets[1] - offsets[0] != math.prod(shape) * dtype.itemsize:
-            raise CheckpointError(f"data offsets {offsets} of {key!r} do not match its shape {shape}")
+            raise CheckpointError(f"data offsets {offsets} of {_brief(key)} do not match its shape {shape}")
         entries.append((key, dtype, shape, offsets))
+
+    entries.sort(key=lambda entry: entry[3])
+    for previous, following in zip(entries, entries[1:]):
+        if following[3][0] < previous[3][1]:
+            raise CheckpointError(f"the data of {_brief(previous[0])} and {_brief(following[0])} overlap")
 
     arrays = {}
     for key, dtype, shape, (begin, end) in entries:
