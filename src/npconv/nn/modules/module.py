@@ -61,7 +61,7 @@ class Module:
             return
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._discard(name)
+            self._discard(name, keep=params)
             params[name] = value
         elif name in params:
             if value is not None:
@@ -70,7 +70,7 @@ class Module:
                 )
             params[name] = None
         elif isinstance(value, Module):
-            self._discard(name)
+            self._discard(name, keep=modules)
             modules[name] = value
         elif name in modules:
             if value is not None:
@@ -85,10 +85,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name: str) -> None:
+    def _discard(self, name: str, keep: dict | None = None) -> None:
+        """Forget ``name`` everywhere except in ``keep``, the table it is being assigned to, so that a
+        re-assignment keeps its position (and thus the traversal and state_dict order) as in torch."""
         self.__dict__.pop(name, None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -109,12 +112,18 @@ class Module:
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
+    def _check_free(self, name: str, table: dict) -> None:
+        """torch's rule for the register_* methods: a name already used by anything other than an entry
+        of ``table`` (a plain attribute, a method, another kind of member) is a KeyError."""
+        if name not in table and hasattr(self, name):
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if "." in name or name == "":
             raise KeyError(f'parameter name can\'t contain "." or be empty, got {name!r}')
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' (npconv.nn.Parameter or None required)")
-        self._discard(name)
+        self._check_free(name, self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -122,7 +131,8 @@ class Module:
             raise KeyError(f'buffer name can\'t contain "." or be empty, got {name!r}')
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (npconv.Tensor or None required)")
-        self._discard(name)
+        self._check_free(name, self._buffers)
+        self._non_persistent_buffers.discard(name)
         if isinstance(tensor, Buffer):
             tensor = Tensor._wrap(tensor._array)
         self._buffers[name] = tensor
@@ -134,7 +144,7 @@ class Module:
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         if "." in name or name == "":
             raise KeyError(f'module name can\'t contain "." or be empty, got {name!r}')
-        self._discard(name)
+        self._check_free(name, self._modules)
         self._modules[name] = module
 
     register_module = add_module
