@@ -58,6 +58,7 @@ from .dtypes import (
     short,
     uint8,
 )
+from .io import from_dlpack, from_torch, load, save
 from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import Size, Tensor
 
