@@ -81,7 +81,9 @@ class Adam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(self, parameter: Tensor, grad: np.ndarray, group: dict[str, Any]) -> None:
+        param = parameter._array
+        state = self.state[parameter]
         if not state:
             state["step"] = Tensor._wrap(np.zeros((), dtype=np.float32))
             state["exp_avg"] = Tensor._wrap(np.zeros_like(param))

@@ -1,6 +1,6 @@
 """``Optimizer``: parameter groups, per-parameter state, ``zero_grad`` and torch's ``state_dict`` format.
 
-Subclasses implement ``_update(param, grad, state, group)``: one parameter's update, in place on the
+Subclasses implement ``_update(param, grad, group)``: one parameter's update, in place on the
 parameter's array and outside autograd, written as torch's single-tensor ("for-loop") implementation.
 """
 
@@ -161,10 +161,12 @@ class Optimizer:
             for param in group["params"]:
                 if param.grad is not None:
                     grad = param.grad._array
-                    self._update(param._array, -grad if group["maximize"] else grad, self.state[param], group)
+                    self._update(param, -grad if group["maximize"] else grad, group)
         return loss
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(self, param: Tensor, grad: np.ndarray, group: dict[str, Any]) -> None:
+        """Update ``param._array`` in place from ``grad`` (already negated for ``maximize``), keeping its
+        state in ``self.state[param]``."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- state_dict

@@ -71,11 +71,13 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(self, parameter: Tensor, grad: np.ndarray, group: dict[str, Any]) -> None:
+        param = parameter._array
         weight_decay, momentum, lr = group["weight_decay"], group["momentum"], group["lr"]
         if weight_decay != 0:
             grad = grad + weight_decay * param
         if momentum != 0:
+            state = self.state[parameter]
             buffer = state.get("momentum_buffer")
             if buffer is None:
                 buffer = state["momentum_buffer"] = Tensor._wrap(np.array(grad, copy=True))
