@@ -299,6 +299,18 @@ def test_bare_storages_load_as_flat_tensors(tmp_path: Path) -> None:
     assert_bit_exact(as_array(loaded["untyped"]), values.numpy().view(np.uint8))
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_tensors_with_python_attributes_load_as_plain_tensors(tmp_path: Path, fmt: str) -> None:
+    # torch pickles these through _rebuild_from_type_v2 and _rebuild_parameter_with_state.
+    tensor = torch.arange(3.0)
+    tensor.note = "kept by torch, dropped by npconv"
+    parameter = torch.nn.Parameter(torch.ones(2))
+    parameter.tag = 5
+    loaded = npio.load(torch_save({"t": tensor, "p": parameter}, tmp_path / "attrs.pt", fmt))
+    assert_bit_exact(as_array(loaded["t"]), tensor.numpy())
+    assert_bit_exact(as_array(loaded["p"]), parameter.detach().numpy())
+
+
 def test_a_bare_tensor_checkpoint_loads_as_a_tensor(tmp_path: Path) -> None:
     tensor = torch.randn(4, 2)
     loaded = npio.load(torch_save(tensor, tmp_path / "t.pt", "zip"))
