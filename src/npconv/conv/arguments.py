@@ -82,14 +82,16 @@ def normalize_padding(
     ndim: int,
     op: str,
     allowed_strings: Sequence[str] = CONV_PADDING_STRINGS,
+    error: type[Exception] = ValueError,
 ) -> str | list[Pair]:
     """A padding string (checked against ``allowed_strings``) or one (lo, hi) pair per spatial dim, in
-    spatial order. Accepts an int, ``ndim`` ints (symmetric), or ``ndim`` (lo, hi) pairs."""
+    spatial order. Accepts an int, ``ndim`` ints (symmetric), or ``ndim`` (lo, hi) pairs.
+
+    An unknown string raises ``error``: torch's modules raise ValueError, its functional calls RuntimeError."""
     if isinstance(padding, str):
         if padding not in allowed_strings:
-            raise ValueError(
-                f"Invalid padding string {padding!r} for {op}, should be one of {list(allowed_strings)}"
-            )
+            label = "Invalid padding string:" if error is RuntimeError else "Invalid padding string"  # torch's two wordings
+            raise error(f"{label} {padding!r} for {op}, should be one of {list(allowed_strings)}")
         if padding == "causal" and ndim != 1:
             raise ValueError(f"padding='causal' is only defined for 1-d convolutions, but {op} is {ndim}-d")
         return padding
@@ -113,15 +115,19 @@ def resolve_conv_padding(
     kernel: Sequence[int],
     stride: Sequence[int],
     dilation: Sequence[int],
+    error: type[Exception] = ValueError,
 ) -> list[Pair]:
-    """Turn a normalised conv padding (string or pairs) into (lo, hi) pairs for this input."""
+    """Turn a normalised conv padding (string or pairs) into (lo, hi) pairs for this input.
+
+    padding='same' with a stride raises ``error``: torch's modules raise ValueError, its functional calls
+    RuntimeError."""
     if not isinstance(padding, str):
         return list(padding)
     if padding == "valid":
         return [(0, 0)] * len(kernel)
     if padding == "same":
         if any(s != 1 for s in stride):
-            raise ValueError("padding='same' is not supported for strided convolutions")
+            raise error(f"padding='same' is not supported for strided convolutions, but got stride={list(stride)}")
         return same_padding(kernel, dilation)
     if padding == "causal":
         return [(d * (k - 1), 0) for k, d in zip(kernel, dilation)]
@@ -240,7 +246,12 @@ def _check_weight(op: str, ndim: int, weight_shape: Sequence[int], groups: int, 
         )
     if not _is_int(groups) or groups <= 0:
         raise RuntimeError(f"non-positive groups is not supported, but got groups={groups!r} in {op}")
-    if weight_shape[0] == 0 or weight_shape[0] % groups:
+    if weight_shape[0] == 0:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, but got weight of "
+            f"size {_shape_list(weight_shape)} instead"
+        )
+    if weight_shape[0] % groups:
         raise RuntimeError(
             f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
             f"weight of size [{_shape_list(weight_shape)}] instead"
@@ -253,6 +264,13 @@ def _check_weight(op: str, ndim: int, weight_shape: Sequence[int], groups: int, 
 def _check_positive(op: str, name: str, values: Sequence[int]) -> None:
     if any(v <= 0 for v in values):
         raise RuntimeError(f"non-positive {name} is not supported, but got {name}={list(values)} in {op}")
+
+
+def _check_stride_and_dilation(op: str, strides: Sequence[int], dilations: Sequence[int]) -> None:
+    if any(v <= 0 for v in strides):
+        raise RuntimeError(f"non-positive stride is not supported, but got stride={list(strides)} in {op}")
+    if any(v <= 0 for v in dilations):
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation={list(dilations)} in {op}")
 
 
 def _check_bias(op: str, bias_shape: Sequence[int] | None, weight_shape: Sequence[int], expected: int, transposed: bool) -> None:
@@ -281,9 +299,8 @@ def check_conv(
     full_input = input_shape if batched else (1, *input_shape)
     strides = expand_arg(stride, ndim, "stride", op)
     dilations = expand_arg(dilation, ndim, "dilation", op)
-    normalized = normalize_padding(padding, ndim, op)
-    _check_positive(op, "stride", strides)
-    _check_positive(op, "dilation", dilations)
+    normalized = normalize_padding(padding, ndim, op, error=RuntimeError)
+    _check_stride_and_dilation(op, strides, dilations)
     _check_weight(op, ndim, weight_shape, groups, transposed=False)
     channels, spatial = full_input[1], full_input[2:]
     if channels != weight_shape[1] * groups:
@@ -294,7 +311,7 @@ def check_conv(
         )
     _check_bias(op, bias_shape, weight_shape, weight_shape[0], transposed=False)
     kernel = weight_shape[2:]
-    pairs = resolve_conv_padding(normalized, spatial, kernel, strides, dilations)
+    pairs = resolve_conv_padding(normalized, spatial, kernel, strides, dilations, error=RuntimeError)
     padded = [size + lo + hi for size, (lo, hi) in zip(spatial, pairs)]
     dilated_kernel = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
     if any(p < k for p, k in zip(padded, dilated_kernel)):
@@ -339,10 +356,9 @@ def check_conv_transpose(
     full_input = input_shape if batched else (1, *input_shape)
     strides = expand_arg(stride, ndim, "stride", op)
     dilations = expand_arg(dilation, ndim, "dilation", op)
-    normalized = normalize_padding(padding, ndim, op, CONV_TRANSPOSE_PADDING_STRINGS)
+    normalized = normalize_padding(padding, ndim, op, CONV_TRANSPOSE_PADDING_STRINGS, error=RuntimeError)
     extra = expand_arg(output_padding, ndim, "output_padding", op)
-    _check_positive(op, "stride", strides)
-    _check_positive(op, "dilation", dilations)
+    _check_stride_and_dilation(op, strides, dilations)
     if any(p < 0 for p in extra):
         raise RuntimeError(f"negative output_padding is not supported, but got output_padding={list(extra)} in {op}")
     _check_weight(op, ndim, weight_shape, groups, transposed=True)
