@@ -490,7 +490,12 @@ class Convolution(Function):
         if not call.batched:
             x = x[None]
         kernel = flip_and_swap_channels(w, call.groups) if call.transposed else w
-        y = conv_general(x, kernel, call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
+        args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
+        nonfinite = ~np.isfinite(kernel) if _nonfinite_weights_skip_padding(call, kernel.dtype) else None
+        if nonfinite is not None and nonfinite.any():
+            y = _conv_with_nonfinite_kernel(x, kernel, nonfinite, args)
+        else:
+            y = conv_general(x, kernel, *args)
         if b is not None:
             y += b.reshape(1, -1, *([1] * (y.ndim - 2)))
         ctx.save_for_backward(x, kernel)
@@ -519,6 +524,36 @@ class Convolution(Function):
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, *range(2, grad.ndim)))
         return grad_x, grad_w, grad_b, None
+
+
+def _nonfinite_weights_skip_padding(call: Any, dtype: np.dtype) -> bool:
+    """Whether torch lets a NaN/inf weight touch only real input elements (not zero padding): its
+    transposed convolutions scatter products (col2im), and its float32/float16 convolutions (oneDNN) pad
+    implicitly; only its float64 direct convolution multiplies explicit zero padding."""
+    return dtype.kind == "f" and call.transposed
+
+
+def _conv_with_nonfinite_kernel(x: np.ndarray, kernel: np.ndarray, nonfinite: np.ndarray, args: tuple) -> np.ndarray:
+    """A convolution whose kernel holds NaN or ±inf, with torch's propagation where it skips padding.
+
+    A non-finite weight then reaches only the outputs that a real input element reaches through it, never
+    the zeros the primitive pads and stuffs around the input (which would turn 0·inf into NaN everywhere). Compute with the finite part of the kernel, then
+    add the IEEE outcome of the non-finite products where they land: ±inf by the signs, NaN for 0·inf,
+    NaN weights, and opposite infinities meeting."""
+    from .conv.primitive import conv_general
+
+    def reached(input_mask: np.ndarray, kernel_mask: np.ndarray) -> np.ndarray:
+        return conv_general(input_mask.astype(np.float64), kernel_mask.astype(np.float64), *args) > 0
+
+    y = conv_general(x, np.where(nonfinite, 0, kernel), *args)
+    positive, negative = x > 0, x < 0
+    plus_inf, minus_inf = kernel == np.inf, kernel == -np.inf
+    to_plus = reached(positive, plus_inf) | reached(negative, minus_inf)
+    to_minus = reached(positive, minus_inf) | reached(negative, plus_inf)
+    to_nan = reached(~(positive | negative), nonfinite) | reached(np.ones(x.shape, bool), np.isnan(kernel))
+    y = np.where(to_plus, y + np.inf, y)
+    y = np.where(to_minus, y - np.inf, y)
+    return np.where(to_nan, np.nan, y).astype(y.dtype)
 
 
 class Pad(Function):
