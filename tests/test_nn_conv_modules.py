@@ -501,3 +501,11 @@ def test_forward_is_called_through_call_and_extension_padding_strings_work() -> 
     assert "padding=causal" in repr(causal)
     upper = nn.Conv2d(2, 3, 3, stride=2, padding="same_upper")
     assert upper(npconv.randn(1, 2, 9, 8)).shape == (1, 3, 5, 4)
+
+
+def test_conv_transpose_same_padding_extension_multiplies_the_size_by_the_stride() -> None:
+    layer = nn.ConvTranspose2d(2, 3, (3, 4), stride=(2, 3), padding="same")
+    assert "padding=same" in repr(layer)
+    assert layer(npconv.randn(1, 2, 5, 4)).shape == (1, 3, 10, 12)
+    with pytest.raises(ValueError, match="Invalid padding string 'causal'"):
+        nn.ConvTranspose1d(2, 3, 3, padding="causal")

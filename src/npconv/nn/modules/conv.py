@@ -146,12 +146,13 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def _check_padding_mode(self, padding_mode: str) -> None:
-        if self._padding_modes == ("zeros",) and padding_mode != "zeros":
+        if padding_mode in self._padding_modes:
+            return
+        if self._padding_modes == ("zeros",):
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        if padding_mode not in self._padding_modes:
-            raise ValueError(
-                f"padding_mode must be one of {set(self._padding_modes)}, but got padding_mode={padding_mode!r}"
-            )
+        raise ValueError(
+            f"padding_mode must be one of {set(self._padding_modes)}, but got padding_mode={padding_mode!r}"
+        )
 
     def reset_parameters(self) -> None:
         """torch's default init: weight ~ kaiming_uniform_(a=√5), i.e. U(−1/√fan_in, 1/√fan_in), and
