@@ -244,7 +244,9 @@ def _check_weight(op: str, ndim: int, weight_shape: Sequence[int], groups: int, 
             f"{op}: expected weight to be {ndim + 2}-dimensional ({layout}, *kernel_size), but got weight "
             f"of size {_shape_list(weight_shape)}"
         )
-    if not _is_int(groups) or groups <= 0:
+    if not _is_int(groups):
+        raise TypeError(f"{op}(): argument 'groups' must be int, not {type(groups).__name__}")
+    if groups <= 0:
         raise RuntimeError(f"non-positive groups is not supported, but got groups={groups!r} in {op}")
     if weight_shape[0] == 0:
         raise RuntimeError(

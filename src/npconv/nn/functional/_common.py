@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import dtypes
 from ...tensor import Tensor
 
 
@@ -14,6 +15,10 @@ def as_input(value: Any, op: str, name: str, optional: bool = False) -> Tensor |
     if isinstance(value, Tensor):
         return value
     if isinstance(value, np.ndarray):
+        try:
+            dtypes.from_numpy_dtype(value.dtype)
+        except TypeError as error:
+            raise TypeError(f"{op}(): argument '{name}': {error}") from None
         return Tensor._wrap(value)
     if value is None and optional:
         return None
