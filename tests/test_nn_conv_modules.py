@@ -3,6 +3,9 @@ construction and forward errors, the default initialisation, and the issue's exa
 
 from __future__ import annotations
 
+import contextlib
+import doctest
+import io
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -509,3 +512,40 @@ def test_conv_transpose_same_padding_extension_multiplies_the_size_by_the_stride
     assert layer(npconv.randn(1, 2, 5, 4)).shape == (1, 3, 10, 12)
     with pytest.raises(ValueError, match="Invalid padding string 'causal'"):
         nn.ConvTranspose1d(2, 3, 3, padding="causal")
+
+
+ISSUE_EXAMPLE = """
+layer = nn.Conv2d(1, 5, kernel_size=3, stride=1, padding=0)
+out = layer.forward(torch.rand(1, 1, 28, 28))    # Size([1, 5, 26, 26])
+print(layer.weight.size(), layer.bias.size())    # Size([5, 1, 3, 3]) Size([5])
+print(layer)                                     # Conv2d(1, 5, kernel_size=(3, 3), stride=(1, 1))
+edge = nn.Conv2d(1, 1, 3, bias=False)
+edge.weight.data = torch.tensor([[[[0., -1., 0.], [-1., 4., -1.], [0., -1., 0.]]]])   # a custom kernel
+nn.init.kaiming_normal_(nn.Conv2d(3, 64, 3).weight, mode='fan_out', nonlinearity='relu')
+up = nn.ConvTranspose2d(3, 64, kernel_size=3, stride=2, padding=1)
+print(up(torch.randn(1, 3, 16, 16), output_size=(32, 32)).shape)   # Size([1, 64, 32, 32])
+print(nn.Conv2d(3, 8, 3, padding='same', padding_mode='circular')(torch.randn(2, 3, 9, 9)).shape)  # (2, 8, 9, 9)
+print(out.shape)
+nn.Conv2d(2, 5, 3)(torch.rand(1, 3, 28, 28))     # error: expected 2 channels, got 3
+"""
+
+
+def run_example(library: Any) -> tuple[str, BaseException]:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(RuntimeError) as error:
+        exec(ISSUE_EXAMPLE, {"torch": library, "nn": library.nn})
+    return printed.getvalue(), error.value
+
+
+def test_issue_example_block_as_written_prints_what_torch_prints() -> None:
+    ours, our_error = run_example(npconv)
+    theirs, their_error = run_example(torch)
+    assert ours == theirs.replace("torch.", "npconv.")
+    assert ours.count("\n") == 5
+    assert str(our_error) == str(their_error)
+
+
+@pytest.mark.parametrize("module", [npconv.nn.modules.conv, npconv.nn.init], ids=["conv", "init"])
+def test_docstring_examples_run(module: Any) -> None:
+    result = doctest.testmod(module, extraglobs={"nn": nn, "npconv": npconv}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
