@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -234,6 +235,25 @@ def test_shape_errors_match_torch(function: str, args: tuple, message: str) -> N
         getattr(torch.nn.init, function)(torch.empty(shape), *rest)
     with pytest.raises(ValueError, match=message):
         getattr(nn.init, function)(npconv.empty(*shape), *rest)
+
+
+@pytest.mark.parametrize(("call", "exception", "message"), [
+    (lambda lib: lib.nn.init.uniform_(lib.zeros(3, dtype=lib.int64)), NotImplementedError, "not implemented for"),
+    (lambda lib: lib.nn.init.normal_(lib.zeros(3, dtype=lib.int64)), NotImplementedError, "not implemented for"),
+    (lambda lib: lib.nn.init.kaiming_uniform_(lib.zeros(3, 3, dtype=lib.int64)), NotImplementedError,
+     "not implemented for"),
+    (lambda lib: lib.nn.init.orthogonal_(lib.zeros(3, 3, dtype=lib.int64)), NotImplementedError, "not implemented for"),
+    (lambda lib: lib.nn.init.normal_(lib.zeros(3), std=-1.0), RuntimeError, "normal expects std >= 0.0, but found std -1"),
+    (lambda lib: lib.nn.init.uniform_(lib.zeros(3), 1.0, 0.0), RuntimeError,
+     "uniform_ expects to return a [from, to) range, but found from=1 > to=0"),
+    (lambda lib: lib.nn.init.trunc_normal_(lib.zeros(3), a=1.0, b=0.0), RuntimeError, "from=1 > to=0"),
+])
+def test_random_fill_errors_match_torch(call: Any, exception: type, message: str) -> None:
+    with pytest.raises(exception) as expected:
+        call(torch)
+    with pytest.raises(exception) as actual:
+        call(npconv)
+    assert message in str(expected.value) and message in str(actual.value)
 
 
 def test_kaiming_on_zero_element_tensor_warns_and_is_a_no_op() -> None:

@@ -46,6 +46,19 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
+def _check_floating(tensor: Tensor, kernel: str) -> None:
+    """Random fills are defined for floating-point tensors only (torch names its kernel and the dtype)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"expected an npconv.Tensor, but got {type(tensor).__name__}")
+    if tensor._array.dtype.kind != "f":
+        raise NotImplementedError(f'"{kernel}" not implemented for {tensor.dtype!r}; random initialisers need a floating-point tensor')
+
+
+def _check_uniform_bounds(a: float, b: float) -> None:
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}")
+
+
 def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float:
     """Return the recommended gain for the nonlinearity (an ``nn.functional`` name).
 
@@ -101,6 +114,8 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Generato
         >>> nn.init.uniform_(npconv.empty(3, 5), -0.1, 0.1).shape
         npconv.Size([3, 5])
     """
+    _check_floating(tensor, "check_uniform_bounds")
+    _check_uniform_bounds(a, b)
     return _fill(tensor, rng(generator).uniform(a, b, tensor.shape))
 
 
@@ -113,6 +128,9 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Gene
         std (float): the standard deviation. Default: 1.0
         generator (Generator, optional): the generator to draw from. Default: None
     """
+    _check_floating(tensor, "normal_kernel_cpu")
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
     return _fill(tensor, rng(generator).normal(mean, std, tensor.shape))
 
 
@@ -143,6 +161,8 @@ def trunc_normal_(
             "The distribution of values may be incorrect.",
             stacklevel=2,
         )
+    _check_floating(tensor, "normal_kernel_cpu")
+    _check_uniform_bounds(a, b)
     source = rng(generator)
     shape = tensor.shape
 
@@ -356,6 +376,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: Generator | None = N
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
+    _check_floating(tensor, "normal_kernel_cpu")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     flattened = rng(generator).normal(0.0, 1.0, (rows, cols))
