@@ -124,11 +124,9 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = grad
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+        # the gradient with the size-1 axes that 1-d operands dropped put back (a vector·vector grad is 0-d)
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g2 = np.reshape(grad, (*batch, a2.shape[-2], b2.shape[-1]))
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_a = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2).conj()), a2.shape).reshape(a.shape)
