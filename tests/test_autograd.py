@@ -1,0 +1,275 @@
+"""Tensor operations' values and gradients against torch (float64, broadcasting included), and the backward
+engine: accumulation, tensors used twice, deep graphs, no_grad."""
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+import npconv
+
+torch.set_num_threads(1)
+
+
+def _compare(function: Callable, shapes: list[tuple[int, ...]], seed: int = 0, positive: bool = False,
+             dtype: type = np.float64) -> None:
+    """Run ``function`` on npconv and torch tensors built from the same random arrays; compare the result
+    and the gradient of every input for a random upstream gradient."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    if positive:
+        arrays = [np.abs(a) + 0.5 for a in arrays]
+    ours = [npconv.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out_ours, out_theirs = function(*ours), function(*theirs)
+    assert tuple(out_ours.shape) == tuple(out_theirs.shape)
+    assert out_ours.dtype.name == str(out_theirs.dtype).removeprefix("torch.")
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out_ours.detach().numpy(), out_theirs.detach().numpy(), rtol=tolerance, atol=tolerance)
+    upstream = rng.standard_normal(tuple(out_theirs.shape)).astype(dtype)
+    out_ours.backward(npconv.tensor(upstream))
+    out_theirs.backward(torch.tensor(upstream))
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        assert (a.grad is None) == (b.grad is None), index
+        if b.grad is not None:
+            assert a.grad.shape == tuple(b.grad.shape)
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=tolerance, atol=tolerance, err_msg=str(index))
+
+
+BROADCAST_SHAPES = [
+    [(3, 4), (3, 4)],
+    [(3, 4), (4,)],
+    [(2, 1, 4), (3, 1)],
+    [(1,), (2, 3)],
+    [(), (2, 3)],
+    [(2, 3, 1), (1, 1, 5)],
+]
+
+
+@pytest.mark.parametrize("shapes", BROADCAST_SHAPES, ids=str)
+@pytest.mark.parametrize(
+    "name",
+    ["add", "sub", "mul", "div", "pow", "radd", "rsub", "rmul", "rdiv", "maximum", "minimum", "where"],
+)
+def test_binary_operations_with_broadcasting(name: str, shapes: list) -> None:
+    functions = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+        "pow": lambda a, b: a**b,
+        "radd": lambda a, b: 2.5 + a + b * 0.5,
+        "rsub": lambda a, b: 1.5 - a - (3 - b),
+        "rmul": lambda a, b: 3 * a * (b * 2),
+        "rdiv": lambda a, b: 2 / a + b / 4,
+        "maximum": lambda a, b: _module(a).maximum(a, b),
+        "minimum": lambda a, b: _module(a).minimum(a, b),
+        "where": lambda a, b: _module(a).where(a > 0.1, a, b),
+    }
+    _compare(functions[name], shapes, positive=name in ("pow", "div", "rdiv"))
+
+
+def _module(tensor: object) -> object:
+    return torch if isinstance(tensor, torch.Tensor) else npconv
+
+
+@pytest.mark.parametrize(
+    ("name", "function", "positive"),
+    [
+        ("neg", lambda a: -a, False),
+        ("pow_scalar", lambda a: a**3, False),
+        ("rpow", lambda a: 2.0**a, False),
+        ("exp", lambda a: a.exp(), False),
+        ("log", lambda a: a.log(), True),
+        ("sqrt", lambda a: a.sqrt(), True),
+        ("abs", lambda a: a.abs(), False),
+        ("tanh", lambda a: a.tanh(), False),
+        ("sigmoid", lambda a: a.sigmoid(), False),
+        ("clamp", lambda a: a.clamp(-0.3, 0.4), False),
+        ("clamp_min", lambda a: a.clamp(min=0.1), False),
+        ("relu", lambda a: a.relu(), False),
+        ("square", lambda a: a.square(), False),
+        ("sum", lambda a: a.sum(), False),
+        ("sum_dim", lambda a: a.sum(1), False),
+        ("sum_dims_keepdim", lambda a: a.sum((0, 2), keepdim=True), False),
+        ("sum_negative_dim", lambda a: a.sum(-1), False),
+        ("mean", lambda a: a.mean(), False),
+        ("mean_dim_keepdim", lambda a: a.mean(1, keepdim=True), False),
+        ("mean_dims", lambda a: a.mean((0, -1)), False),
+        ("max", lambda a: a.max(), False),
+        ("min", lambda a: a.min(), False),
+        ("max_dim", lambda a: a.max(1)[0], False),
+        ("max_dim_keepdim", lambda a: a.max(-1, keepdim=True).values, False),
+        ("min_dim", lambda a: a.min(0).values, False),
+        ("amax", lambda a: a.amax(1), False),
+        ("amax_dims_keepdim", lambda a: a.amax((0, 2), keepdim=True), False),
+        ("amin", lambda a: a.amin(-1), False),
+        ("reshape", lambda a: a.reshape(6, 4), False),
+        ("reshape_infer", lambda a: a.reshape(-1, 2), False),
+        ("view", lambda a: a.view(2, 12), False),
+        ("flatten", lambda a: a.flatten(), False),
+        ("flatten_range", lambda a: a.flatten(1), False),
+        ("permute", lambda a: a.permute(2, 0, 1), False),
+        ("transpose", lambda a: a.transpose(0, 2), False),
+        ("unsqueeze", lambda a: a.unsqueeze(1), False),
+        ("unsqueeze_negative", lambda a: a.unsqueeze(-1), False),
+        ("squeeze", lambda a: a[:, :1].squeeze(), False),
+        ("squeeze_dim", lambda a: a[:1].squeeze(0), False),
+        ("slice", lambda a: a[1:, ::2, -2:], False),
+        ("index", lambda a: a[1], False),
+        ("index_ellipsis", lambda a: a[..., 1], False),
+        ("index_none", lambda a: a[None, :, 0], False),
+        ("negative_step_free_slice", lambda a: a[:, 1:3][0], False),
+        ("T", lambda a: a[0].T, False),
+        ("clone", lambda a: a.clone() * 2, False),
+        ("contiguous", lambda a: a.transpose(0, 1).contiguous() * 2, False),
+        ("chained", lambda a: ((a * 2).exp().sum(0) / 3).tanh(), False),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_unary_operations(name: str, function: Callable, positive: bool) -> None:
+    _compare(function, [(2, 3, 4)], seed=len(name), positive=positive)
+
+
+@pytest.mark.parametrize(
+    "shapes", [[(3, 4), (4, 5)], [(4,), (4, 5)], [(3, 4), (4,)], [(4,), (4,)], [(2, 3, 4), (4, 5)], [(2, 3, 4), (2, 4, 2)],
+               [(5, 3, 4), (1, 4, 2)]], ids=str
+)
+def test_matmul(shapes: list) -> None:
+    _compare(lambda a, b: a @ b, shapes)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cat_and_stack(dim: int) -> None:
+    _compare(lambda a, b: _module(a).cat([a, b * 2], dim), [(2, 3), (2, 3)])
+    _compare(lambda a, b: _module(a).stack([a, b, a], dim), [(2, 3), (2, 3)])
+
+
+def test_cat_of_different_lengths() -> None:
+    _compare(lambda a, b: _module(a).cat([a, b], 1), [(2, 3), (2, 5)])
+
+
+def test_max_ties_share_the_gradient_as_in_torch() -> None:
+    values = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
+    for reduce in (lambda t: t.max(), lambda t: t.amax(1), lambda t: t.amin(0)):
+        ours, theirs = npconv.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+        reduce(ours).sum().backward()
+        reduce(theirs).sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy())
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])
+    ours = [npconv.tensor(v, requires_grad=True) for v in (a, b)]
+    theirs = [torch.tensor(v, requires_grad=True) for v in (a, b)]
+    npconv.maximum(*ours).sum().backward()
+    torch.maximum(*theirs).sum().backward()
+    for x, y in zip(ours, theirs):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy())
+
+
+def test_float32_gradients() -> None:
+    _compare(lambda a, b: (a * b + a / (b.abs() + 1)).sum(1), [(3, 4), (4,)], dtype=np.float32)
+
+
+def test_grad_accumulates_across_backward_calls() -> None:
+    a = npconv.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    t = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for _ in range(3):
+        (a * a).sum().backward()
+        (t * t).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy())
+    a.grad = None
+    (a * 3).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 3.0, 3.0])
+
+
+def test_tensor_used_twice_accumulates_both_contributions() -> None:
+    _compare(lambda a: a * a + a.exp() * a, [(3,)])
+    _compare(lambda a, b: (a + b) * (a - b) + a, [(2, 3), (3,)])
+    x = npconv.tensor(2.0, requires_grad=True)
+    y = x * 3
+    (y + y * y).backward()  # d/dx (3x + 9x²) = 3 + 18x
+    assert x.grad.item() == pytest.approx(39.0)
+
+
+def test_deep_graph_does_not_hit_the_recursion_limit() -> None:
+    x = npconv.tensor([1.0, 2.0], requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    z = x
+    for _ in range(3000):
+        z = z * 1.0001
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1.0 + 1.0001**3000, rtol=1e-5)
+
+
+def test_non_scalar_backward_without_gradient_raises_torch_error() -> None:
+    a = npconv.tensor([1.0, 2.0], requires_grad=True)
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs") as ours:
+        (a * 2).backward()
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        (t * 2).backward()
+    assert ours.type is RuntimeError
+
+
+def test_backward_with_explicit_gradient() -> None:
+    _compare(lambda a: a * a, [(2, 2)])
+    a = npconv.tensor([1.0, 2.0], requires_grad=True)
+    (a * 2).backward(npconv.tensor([1.0, 10.0]))
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 20.0])
+
+
+def test_backward_of_tensor_without_grad_raises_like_torch() -> None:
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        npconv.tensor([1.0]).sum().backward()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        torch.tensor([1.0]).sum().backward()
+
+
+def test_no_grad_context_manager_and_decorator() -> None:
+    a = npconv.tensor([1.0], requires_grad=True)
+    with npconv.no_grad():
+        b = a * 2
+        assert not npconv.is_grad_enabled()
+    assert npconv.is_grad_enabled()
+    assert not b.requires_grad and b.grad_fn is None
+
+    @npconv.no_grad()
+    def double(t: npconv.Tensor) -> npconv.Tensor:
+        return t * 2
+
+    assert not double(a).requires_grad
+    assert npconv.is_grad_enabled()
+    assert (a * 2).requires_grad
+    with npconv.no_grad():
+        with npconv.enable_grad():
+            assert (a * 2).requires_grad
+        assert not (a * 2).requires_grad
+    with npconv.set_grad_enabled(False):
+        assert not (a * 2).requires_grad
+    assert npconv.is_grad_enabled()
+
+
+def test_no_grad_restores_state_after_an_exception() -> None:
+    with pytest.raises(ValueError), npconv.no_grad():
+        raise ValueError("inside")
+    assert npconv.is_grad_enabled()
+
+
+def test_detach_stops_gradients() -> None:
+    _compare(lambda a, b: a * b.detach() + a.detach() * 0, [(3,), (3,)])
+
+
+def test_requires_grad_propagates_like_torch() -> None:
+    a = npconv.tensor([1.0], requires_grad=True)
+    b = npconv.tensor([2.0])
+    assert (a + b).requires_grad and not (b * 2).requires_grad
+    assert (a + b).grad_fn is not None and a.grad_fn is None
+    assert a.is_leaf and not (a + b).is_leaf
+    with pytest.raises(RuntimeError, match="only Tensors of floating point"):
+        npconv.tensor([1, 2]).requires_grad_()
+    with pytest.raises(RuntimeError, match="only Tensors of floating point"):
+        torch.tensor([1, 2]).requires_grad_()
