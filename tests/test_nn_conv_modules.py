@@ -108,7 +108,44 @@ def conv_transpose_cases() -> list[ModuleCase]:
     return cases
 
 
+def random_cases(count: int, seed: int = 2024) -> list[ModuleCase]:
+    """Seeded random layers, valid by the textbook output-size formulas (never by the code under test)."""
+    rng = np.random.default_rng(seed)
+    cases: list[ModuleCase] = []
+    while len(cases) < count:
+        ndim, transposed = int(rng.integers(1, 4)), bool(rng.integers(0, 2))
+        groups = int(rng.choice([1, 2, 3]))
+        in_channels, out_channels = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+        kernel = tuple(int(k) for k in rng.integers(1, 4, ndim))
+        stride = tuple(int(s) for s in rng.integers(1, 4, ndim))
+        dilation = tuple(int(d) for d in rng.integers(1, 3, ndim))
+        padding = tuple(int(p) for p in rng.integers(0, 3, ndim))
+        kwargs: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
+                                  "bias": bool(rng.integers(0, 2))}
+        spatial = SPATIAL[ndim]
+        if transposed:
+            extra = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
+            kwargs["output_padding"] = extra
+            sizes = [(n - 1) * s - 2 * p + d * (k - 1) + e + 1
+                     for n, s, p, d, k, e in zip(spatial, stride, padding, dilation, kernel, extra)]
+        else:
+            mode = str(rng.choice(PADDING_MODES))
+            kwargs["padding_mode"] = mode
+            if rng.random() < 0.2:
+                kwargs["stride"], kwargs["padding"], padding = 1, "same", tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+                stride = (1,) * ndim
+            padded = [n + 2 * p if kwargs["padding"] != "same" else n + p for n, p in zip(spatial, padding)]
+            if mode == "reflect" and max(padding) >= min(spatial):
+                continue
+            sizes = [(m - d * (k - 1) - 1) // s + 1 for m, d, k, s in zip(padded, dilation, kernel, stride)]
+        if min(sizes) < 1:
+            continue
+        cases.append(ModuleCase(ndim, transposed, in_channels, out_channels, kernel, kwargs))
+    return cases
+
+
 ALL_CASES = conv_cases() + conv_transpose_cases()
+RANDOM_CASES = random_cases(30)
 
 
 def copy_from_torch(ours: Any, reference: torch.nn.Module) -> None:
@@ -137,7 +174,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: Any) -> None:
     np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", ALL_CASES + RANDOM_CASES, ids=lambda case: case.id)
 def test_forward_and_gradients_match_torch_float64(case: ModuleCase) -> None:
     reference = case.build(torch, torch.float64)
     ours = case.build(npconv, npconv.float64)
@@ -169,7 +206,7 @@ def test_forward_and_gradients_match_torch_float32_with_data_assignment(case: Mo
         assert_close(actual[2][name], expected[2][name], np.float32)
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", ALL_CASES + RANDOM_CASES, ids=lambda case: case.id)
 def test_attributes_repr_and_state_dict_match_torch(case: ModuleCase) -> None:
     reference, ours = case.build(torch), case.build(npconv)
     assert repr(ours) == repr(reference)
