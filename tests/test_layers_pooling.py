@@ -10,6 +10,8 @@ import npconv
 import npconv.nn.functional as F
 from npconv import nn
 
+torch.set_num_threads(1)  # the oracle on small tensors: threads only add contention on a shared machine
+
 DTYPES = [np.float64, np.float32]
 
 
@@ -107,8 +109,7 @@ def test_max_pool_ties_pick_the_first_maximum_like_torch(ndim, shape, kwargs):
     )
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize(("dtype", "count_include_pad"), [(np.float64, True), (np.float64, False), (np.float32, False)])
 @pytest.mark.parametrize(("ndim", "shape", "kwargs"), AVG_CASES)
 def test_avg_pool_values_and_gradients_match_torch(ndim, shape, kwargs, count_include_pad, dtype):
     values = np.random.default_rng(7).standard_normal(shape).astype(dtype)

@@ -1,0 +1,226 @@
+"""BatchNorm1d/2d/3d and GroupNorm (modules and functional) against torch: outputs, gradients, running
+statistics over several steps (momentum incl. None), eval mode, state_dict, reprs and errors."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import npconv
+import npconv.nn.functional as F
+from npconv import nn
+
+torch.set_num_threads(1)  # the oracle on small tensors: threads only add contention on a shared machine
+
+DTYPES = [np.float64, np.float32]
+
+
+def assert_close(actual, expected, dtype):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    tolerance = 1e-10 if dtype == np.float64 else 1e-5
+    scale = max(float(np.abs(expected).max(initial=0.0)), 1e-30)
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
+
+
+def paired(name, *args, dtype=np.float64, **kwargs):
+    """The same module built in npconv and torch, with the same random affine parameters."""
+    ours = getattr(nn, name)(*args, **kwargs).to(npconv.float64 if dtype == np.float64 else npconv.float32)
+    theirs = getattr(torch.nn, name)(*args, **kwargs).to(torch.float64 if dtype == np.float64 else torch.float32)
+    rng = np.random.default_rng(1)
+    for parameter_name in ("weight", "bias"):
+        ours_parameter = getattr(ours, parameter_name)
+        if ours_parameter is not None:
+            values = rng.uniform(0.5, 1.5, ours_parameter.shape).astype(dtype)
+            ours_parameter.data = npconv.tensor(values)
+            getattr(theirs, parameter_name).data = torch.tensor(values)
+    return ours, theirs
+
+
+def step(ours, theirs, values, dtype, seed):
+    """One forward and backward through both; compare the outputs and every gradient."""
+    tensor, torch_tensor = npconv.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    out, expected = ours(tensor), theirs(torch_tensor)
+    assert_close(out.detach().numpy(), expected.detach().numpy(), dtype)
+    upstream = np.random.default_rng(seed).standard_normal(values.shape).astype(dtype)
+    out.backward(npconv.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    assert_close(tensor.grad.numpy(), torch_tensor.grad.numpy(), dtype)
+    for name, parameter in theirs.named_parameters():
+        assert_close(getattr(ours, name).grad.numpy(), parameter.grad.numpy(), dtype)
+
+
+def assert_same_state(ours, theirs, dtype):
+    ours_state, their_state = ours.state_dict(), theirs.state_dict()
+    assert list(ours_state) == list(their_state)
+    for key, value in their_state.items():
+        if value.dtype == torch.int64:
+            assert ours_state[key].dtype == npconv.int64
+            assert ours_state[key].numpy().shape == tuple(value.shape)
+            assert ours_state[key].item() == value.item()
+        else:
+            assert_close(ours_state[key].numpy(), value.numpy(), dtype)
+
+
+SHAPES = {"BatchNorm1d": [(8, 3), (4, 3, 5)], "BatchNorm2d": [(4, 3, 5, 6)], "BatchNorm3d": [(2, 3, 4, 3, 5)]}
+CONFIGS = [
+    {},
+    {"momentum": None},
+    {"momentum": 0.3, "eps": 1e-3},
+    {"affine": False},
+    {"bias": False},
+    {"track_running_stats": False},
+    {"momentum": None, "affine": False, "track_running_stats": False},
+]
+CASES = [(name, shape) for name, shapes in SHAPES.items() for shape in shapes]
+# every configuration in float64; float32 for the two running-average rules
+DTYPE_CONFIGS = [(np.float64, kwargs) for kwargs in CONFIGS] + [(np.float32, kwargs) for kwargs in CONFIGS[:2]]
+
+
+@pytest.mark.parametrize(("dtype", "kwargs"), DTYPE_CONFIGS)
+@pytest.mark.parametrize(("name", "shape"), CASES)
+def test_batchnorm_training_steps_then_eval_match_torch(name, shape, kwargs, dtype):
+    ours, theirs = paired(name, 3, dtype=dtype, **kwargs)
+    assert repr(ours) == repr(theirs)
+    rng = np.random.default_rng(2)
+    for seed in range(4):
+        values = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+        step(ours, theirs, values, dtype, seed)
+        assert_same_state(ours, theirs, dtype)
+    ours.eval()
+    theirs.eval()
+    step(ours, theirs, (rng.standard_normal(shape) + 1).astype(dtype), dtype, 9)
+    assert_same_state(ours, theirs, dtype)
+
+
+def test_batchnorm_eval_does_not_touch_running_statistics():
+    ours, theirs = paired("BatchNorm2d", 3)
+    values = np.random.default_rng(3).standard_normal((4, 3, 2, 2))
+    ours(npconv.tensor(values))
+    theirs(torch.tensor(values))
+    ours.eval()
+    theirs.eval()
+    with npconv.no_grad():
+        ours(npconv.tensor(values * 3))
+    with torch.no_grad():
+        theirs(torch.tensor(values * 3))
+    assert_same_state(ours, theirs, np.float64)
+    assert ours.num_batches_tracked.item() == 1
+
+
+def test_batchnorm_state_dict_keys_buffers_and_loading_match_torch():
+    ours, theirs = nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == [
+        "weight", "bias", "running_mean", "running_var", "num_batches_tracked",
+    ]
+    assert [name for name, _ in ours.named_buffers()] == [name for name, _ in theirs.named_buffers()]
+    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in theirs.named_parameters()]
+    assert ours.num_batches_tracked.dtype == npconv.int64 and ours.num_batches_tracked.ndim == 0
+    assert ours.running_mean.dtype == npconv.float32
+    theirs(torch.randn(5, 4, 3, 3) * 2 + 1)
+    ours.load_state_dict({key: value.numpy() for key, value in theirs.state_dict().items()})
+    assert_same_state(ours, theirs, np.float32)
+    assert list(nn.BatchNorm1d(3, track_running_stats=False).state_dict()) == ["weight", "bias"]
+    assert list(nn.BatchNorm1d(3, affine=False).state_dict()) == ["running_mean", "running_var", "num_batches_tracked"]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs"),
+    [
+        ("BatchNorm1d", (3,), {}),
+        ("BatchNorm2d", (16,), {"eps": 1e-3, "momentum": None}),
+        ("BatchNorm3d", (2,), {"affine": False, "track_running_stats": False}),
+        ("BatchNorm2d", (5, 1e-4, 0.2, True, False), {"bias": False}),
+        ("GroupNorm", (2, 4), {}),
+        ("GroupNorm", (3, 6, 1e-3, False), {}),
+        ("GroupNorm", (1, 4), {"bias": False}),
+    ],
+)
+def test_norm_module_reprs_and_parameters_match_torch(name, args, kwargs):
+    ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(ours.state_dict()[key].numpy(), value.numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("groups", "channels", "shape", "kwargs"),
+    [
+        (2, 4, (3, 4, 5), {}),
+        (1, 6, (2, 6, 3, 4), {}),
+        (6, 6, (2, 6, 3, 4), {}),
+        (3, 6, (2, 6, 2, 2, 3), {"eps": 1e-3}),
+        (1, 4, (3, 4), {}),
+        (2, 4, (3, 4, 5), {"affine": False}),
+        (2, 4, (3, 4, 5), {"bias": False}),
+    ],
+)
+def test_groupnorm_matches_torch(groups, channels, shape, kwargs, dtype):
+    ours, theirs = paired("GroupNorm", groups, channels, dtype=dtype, **kwargs)
+    values = (np.random.default_rng(4).standard_normal(shape) * 3 - 1).astype(dtype)
+    step(ours, theirs, values, dtype, 0)
+    ours.eval()
+    theirs.eval()
+    step(ours, theirs, values, dtype, 1)
+
+
+def test_functional_batch_norm_matches_torch_with_and_without_buffers():
+    rng = np.random.default_rng(5)
+    values, weight, bias = rng.standard_normal((6, 3, 4)), rng.standard_normal(3), rng.standard_normal(3)
+    mean, var = np.zeros(3), np.ones(3)
+    ours_mean, ours_var, their_mean, their_var = (npconv.tensor(mean), npconv.tensor(var), torch.tensor(mean), torch.tensor(var))
+    for training in (True, False):
+        out = F.batch_norm(npconv.tensor(values), ours_mean, ours_var, npconv.tensor(weight), npconv.tensor(bias), training, 0.2, 1e-4)
+        expected = TF.batch_norm(torch.tensor(values), their_mean, their_var, torch.tensor(weight), torch.tensor(bias), training, 0.2, 1e-4)
+        assert_close(out.numpy(), expected.numpy(), np.float64)
+        assert_close(ours_mean.numpy(), their_mean.numpy(), np.float64)
+        assert_close(ours_var.numpy(), their_var.numpy(), np.float64)
+    out = F.batch_norm(npconv.tensor(values), None, None, training=True)
+    assert_close(out.numpy(), TF.batch_norm(torch.tensor(values), None, None, training=True).numpy(), np.float64)
+
+
+def test_functional_group_norm_matches_torch():
+    rng = np.random.default_rng(6)
+    values, weight, bias = rng.standard_normal((2, 6, 5)), rng.standard_normal(6), rng.standard_normal(6)
+    out = F.group_norm(npconv.tensor(values), 3, npconv.tensor(weight), npconv.tensor(bias), 1e-3)
+    expected = TF.group_norm(torch.tensor(values), 3, torch.tensor(weight), torch.tensor(bias), 1e-3)
+    assert_close(out.numpy(), expected.numpy(), np.float64)
+
+
+def both(call):
+    """Run ``call(library_nn, library_functional, make_tensor)`` for torch then npconv, yielding the errors."""
+    errors = []
+    for library_nn, library_functional, make in (
+        (torch.nn, TF, lambda *shape: torch.randn(*shape)),
+        (nn, F, lambda *shape: npconv.randn(*shape)),
+    ):
+        with pytest.raises(Exception) as info:
+            call(library_nn, library_functional, make)
+        errors.append(info)
+    return errors
+
+
+ERRORS = [
+    ("bn2d_rank", lambda n, f, t: n.BatchNorm2d(3)(t(2, 3, 4)), ValueError, r"expected 4D input \(got 3D input\)"),
+    ("bn1d_rank", lambda n, f, t: n.BatchNorm1d(3)(t(2, 3, 4, 4)), ValueError, r"expected 2D or 3D input \(got 4D input\)"),
+    ("bn3d_rank", lambda n, f, t: n.BatchNorm3d(3)(t(2, 3, 4, 4)), ValueError, r"expected 5D input \(got 4D input\)"),
+    ("bn_single_value", lambda n, f, t: n.BatchNorm1d(3)(t(1, 3)), ValueError, "Expected more than 1 value per channel when training"),
+    ("bn_channels", lambda n, f, t: n.BatchNorm2d(3)(t(2, 4, 2, 2)), RuntimeError, "running_mean should contain 4 elements not 3"),
+    ("bn_eval_without_buffers", lambda n, f, t: f.batch_norm(t(2, 3), None, None, training=False), RuntimeError, "running_mean must be defined"),
+    ("bn_negative_eps", lambda n, f, t: f.batch_norm(t(2, 3), t(3), t(3).abs(), eps=-1.0), ValueError, "eps must be non-negative"),
+    ("gn_module_divisibility", lambda n, f, t: n.GroupNorm(3, 4), ValueError, r"num_channels \(4\) must be divisible by num_groups \(3\)"),
+    ("gn_functional_divisibility", lambda n, f, t: f.group_norm(t(2, 6, 4), 4), RuntimeError, "divisible by num_groups"),
+    ("gn_channels", lambda n, f, t: n.GroupNorm(2, 4)(t(2, 6, 4)), RuntimeError, "Expected weight to be a vector of size equal to the number of channels"),
+    ("gn_rank", lambda n, f, t: f.group_norm(t(6), 2), RuntimeError, "Expected at least 2 dimensions"),
+    ("gn_single_value", lambda n, f, t: f.group_norm(t(1, 2), 2), ValueError, "Expected more than 1 value per channel"),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "error", "message"), ERRORS, ids=[e[0] for e in ERRORS])
+def test_bad_inputs_raise_like_torch(name, call, error, message):
+    for info in both(call):
+        assert info.type is error
+        assert info.match(message)
