@@ -129,6 +129,8 @@ def _check_mode(mode: str, ndim: int, align_corners: bool | None) -> None:
             "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | "
             "trilinear"
         )
+    if mode in ("bicubic", "lanczos"):
+        raise NotImplementedError(f"npconv's interpolate does not implement mode={mode!r}")
     wanted = _LINEAR_MODES.get(mode)
     if wanted is not None and ndim - 2 != wanted and ndim in (3, 4, 5):
         raise NotImplementedError(f"Got {ndim}D input, but {mode} mode needs {wanted + 2}D input")
