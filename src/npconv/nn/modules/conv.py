@@ -268,8 +268,8 @@ class Conv1d(_ConvNd):
     Examples::
 
         >>> m = nn.Conv1d(16, 33, 3, stride=2)
-        >>> m(npconv.randn(20, 16, 50)).shape
-        npconv.Size([20, 33, 24])
+        >>> m(npconv.randn(4, 16, 50)).shape
+        npconv.Size([4, 33, 24])
     """
 
     _ndim = 1
@@ -311,8 +311,8 @@ class Conv2d(_ConvNd):
     Examples::
 
         >>> m = nn.Conv2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2), dilation=(3, 1))
-        >>> m(npconv.randn(20, 16, 50, 100)).shape
-        npconv.Size([20, 33, 26, 100])
+        >>> m(npconv.randn(1, 16, 20, 30)).shape
+        npconv.Size([1, 33, 11, 30])
     """
 
     _ndim = 2
@@ -353,8 +353,8 @@ class Conv3d(_ConvNd):
     Examples::
 
         >>> m = nn.Conv3d(16, 33, (3, 5, 2), stride=(2, 1, 1), padding=(4, 2, 0))
-        >>> m(npconv.randn(2, 16, 10, 20, 30)).shape
-        npconv.Size([2, 33, 8, 20, 29])
+        >>> m(npconv.randn(1, 16, 6, 8, 10)).shape
+        npconv.Size([1, 33, 6, 8, 9])
     """
 
     _ndim = 3
@@ -395,8 +395,8 @@ class ConvTranspose1d(_ConvTransposeNd):
     Examples::
 
         >>> m = nn.ConvTranspose1d(16, 33, 3, stride=2)
-        >>> m(npconv.randn(20, 16, 50)).shape
-        npconv.Size([20, 33, 101])
+        >>> m(npconv.randn(4, 16, 50)).shape
+        npconv.Size([4, 33, 101])
     """
 
     _ndim = 1
@@ -486,8 +486,8 @@ class ConvTranspose3d(_ConvTransposeNd):
     Examples::
 
         >>> m = nn.ConvTranspose3d(16, 33, (3, 5, 2), stride=(2, 1, 1), padding=(0, 4, 2))
-        >>> m(npconv.randn(2, 16, 5, 10, 10)).shape
-        npconv.Size([2, 33, 11, 6, 7])
+        >>> m(npconv.randn(1, 16, 3, 8, 6)).shape
+        npconv.Size([1, 33, 7, 4, 3])
     """
 
     _ndim = 3
