@@ -221,7 +221,7 @@ class Tensor:
 
     def __bool__(self) -> builtins.bool:
         if self._array.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(self.item())
 
     def __index__(self) -> int:
@@ -274,12 +274,12 @@ class Tensor:
         return self
 
     def clone(self) -> Tensor:
-        return ops.Clone.apply(self)
+        return ops.Clone.apply(self, "K")
 
     def contiguous(self) -> Tensor:
         if self._array.flags.c_contiguous:
             return self
-        return ops.Clone.apply(self)
+        return ops.Clone.apply(self, "C")
 
     def is_contiguous(self) -> builtins.bool:
         return builtins.bool(self._array.flags.c_contiguous)
@@ -827,55 +827,120 @@ def _contains_numpy_float64(data: Any) -> builtins.bool:
 
 
 # --------------------------------------------------------------------- repr
-_DEFAULT_DTYPES = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_))
+# torch's print options: 4 decimals, 80 columns, summarise past 1000 elements showing 3 at each edge.
+_PRECISION, _LINE_WIDTH, _THRESHOLD, _EDGE_ITEMS = 4, 80, 1000, 3
+_DEFAULT_DTYPES = (np.dtype(np.float32), np.dtype(np.complex64), np.dtype(np.int64), np.dtype(np.bool_))
 
 
 def _format_tensor(tensor: Tensor) -> str:
+    """``tensor([...])`` laid out as torch prints it (same widths, modes, wrapping and summarising)."""
     array = tensor._array
     prefix = "tensor("
-    body = _format_values(array, len(prefix))
     suffixes = []
-    if array.size == 0 and array.ndim != 1:
-        suffixes.append(f"size={tuple(array.shape)}")
-    if array.dtype not in _DEFAULT_DTYPES:
-        suffixes.append(f"dtype={tensor.dtype!r}")
+    if array.size == 0:
+        body = "[]"
+        if array.ndim != 1:
+            suffixes.append(f"size={tuple(array.shape)}")
+        if array.dtype != DEFAULT_FLOAT:
+            suffixes.append(f"dtype={tensor.dtype!r}")
+    else:
+        body = _format_values(array, len(prefix))
+        if array.dtype not in _DEFAULT_DTYPES:
+            suffixes.append(f"dtype={tensor.dtype!r}")
     if tensor._node is not None:
         suffixes.append(f"grad_fn={tensor._node!r}")
     elif tensor._requires_grad:
         suffixes.append("requires_grad=True")
-    return prefix + ", ".join([body, *suffixes]) + ")"
+    text, last_line = prefix + body, len(body) - body.rfind("\n") + 1
+    for suffix in suffixes:
+        if last_line + len(suffix) + 2 > _LINE_WIDTH:
+            text += ",\n" + " " * len(prefix) + suffix
+            last_line = len(prefix) + len(suffix)
+        else:
+            text += ", " + suffix
+            last_line += len(suffix) + 2
+    return text + ")"
+
+
+class _ElementFormat:
+    """How torch formats the elements of one (real) array: integers as they are; floats in integer mode
+    (``1.``), fixed (``1.2500``) or scientific (``1.2500e+03``) notation, chosen from the non-zero finite
+    values, all padded to the widest of those."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.floating = values.dtype.kind == "f"
+        self.integral, self.scientific, self.width = True, False, 1
+        if not self.floating:
+            self.width = builtins.max((len(str(v)) for v in values.ravel().tolist()), default=1)
+            return
+        flat = values.ravel().astype(np.float64)
+        nonzero = flat[np.isfinite(flat) & (flat != 0)]
+        if nonzero.size == 0:
+            return
+        magnitudes = np.abs(nonzero)
+        smallest, largest = magnitudes.min(), magnitudes.max()
+        self.integral = builtins.bool(np.all(nonzero == np.ceil(nonzero)))
+        self.scientific = builtins.bool(largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4)
+        if self.scientific:
+            lengths = [len(f"{v:.{_PRECISION}e}") for v in nonzero.tolist()]
+        elif self.integral:
+            lengths = [len(f"{v:.0f}") + 1 for v in nonzero.tolist()]
+        else:
+            lengths = [len(f"{v:.{_PRECISION}f}") for v in nonzero.tolist()]
+        self.width = builtins.max(self.width, *lengths)
+
+    def __call__(self, value: Any) -> str:
+        if not self.floating:
+            text = str(value)
+        elif self.scientific:
+            text = f"{value:{self.width}.{_PRECISION}e}"
+        elif self.integral:
+            text = f"{value:.0f}" + ("" if math.isinf(value) or math.isnan(value) else ".")
+        else:
+            text = f"{value:.{_PRECISION}f}"
+        return text.rjust(self.width)
+
+
+def _summarized(array: np.ndarray) -> np.ndarray:
+    """The elements torch shows when it summarises: the first and last few along every axis."""
+    for axis in range(array.ndim):
+        if array.shape[axis] > 2 * _EDGE_ITEMS:
+            keep = np.r_[0:_EDGE_ITEMS, array.shape[axis] - _EDGE_ITEMS : array.shape[axis]]
+            array = np.take(array, keep, axis=axis)
+    return array
 
 
 def _format_values(array: np.ndarray, indent: int) -> str:
-    """Elements formatted as torch does: integral floats as ``1.``, else 4 decimals or scientific
-    notation when magnitudes span too much; every element right-aligned to the widest."""
-    if array.size == 0:
-        return "[]"
-    kind = array.dtype.kind
-    if kind == "b":
-        text = np.where(array, "True", "False")
-    elif kind in "iu":
-        text = array.astype(str)
-    elif kind == "c":
-        text = np.vectorize(lambda v: f"{v.real:.4f}{v.imag:+.4f}j", otypes=[object])(array)
+    summarize = array.size > _THRESHOLD
+    shown = _summarized(array) if summarize else array
+    if array.dtype.kind == "c":
+        real_format, imag_format = _ElementFormat(shown.real), _ElementFormat(shown.imag)
+
+        def element(value: complex) -> str:
+            real, imag = real_format(value.real), (imag_format(value.imag) + "j").lstrip()
+            return real + imag if imag[0] in "+-" else real + "+" + imag
+
+        width = real_format.width + imag_format.width + 3
     else:
-        finite = array[np.isfinite(array)].astype(np.float64)
-        magnitudes = np.abs(finite)
-        nonzero = magnitudes[magnitudes > 0]
-        integral = bool(np.all(finite == np.round(finite)))
-        big = magnitudes.max() if magnitudes.size else 0.0
-        small = nonzero.min() if nonzero.size else 1.0
-        if big >= 1e8 or (not integral and (small < 1e-4 or big / small > 1e3)):
-            pattern = "{:.4e}"
-        elif integral:
-            pattern = "{:.0f}."
+        element = _ElementFormat(shown)
+        width = element.width + 2
+    return _format_nested(array, indent, summarize, element, width)
+
+
+def _format_nested(array: np.ndarray, indent: int, summarize: builtins.bool, element: Any, width: int) -> str:
+    if array.ndim == 0:
+        return element(array.item())
+    if array.ndim == 1:
+        values = array.tolist()
+        if summarize and len(values) > 2 * _EDGE_ITEMS:
+            texts = [element(v) for v in values[:_EDGE_ITEMS]] + [" ..."] + [element(v) for v in values[-_EDGE_ITEMS:]]
         else:
-            pattern = "{:.4f}"
-        text = np.vectorize(
-            lambda v: pattern.format(v) if np.isfinite(v) else str(v).replace("inf", "inf"), otypes=[object]
-        )(array)
-    width = max(len(str(t)) for t in text.flat)
-    padded = np.vectorize(lambda t: str(t).rjust(width), otypes=[object])(text)
-    return np.array2string(
-        padded, separator=", ", prefix=" " * indent, formatter={"all": str}, threshold=1000, edgeitems=3
-    )
+            texts = [element(v) for v in values]
+        per_line = builtins.max(1, (_LINE_WIDTH - indent) // width)
+        lines = [", ".join(texts[i : i + per_line]) for i in range(0, len(texts), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = range(array.shape[0])
+    if summarize and array.shape[0] > 2 * _EDGE_ITEMS:
+        rows = [*range(_EDGE_ITEMS), None, *range(array.shape[0] - _EDGE_ITEMS, array.shape[0])]
+    slices = ["..." if row is None else _format_nested(array[row], indent + 1, summarize, element, width) for row in rows]
+    return "[" + ("," + "\n" * (array.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
