@@ -466,13 +466,15 @@ class Cast(Function):
 
 
 class Clone(Function):
+    """A copy; ``order`` 'K' keeps the memory layout (``clone``), 'C' makes it C-contiguous (``contiguous``)."""
+
     @staticmethod
-    def forward(ctx: Context, a: np.ndarray) -> np.ndarray:
-        return np.array(a, copy=True)
+    def forward(ctx: Context, a: np.ndarray, order: str) -> np.ndarray:
+        return np.array(a, copy=True, order=order)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
-        return (grad,)
+        return grad, None
 
 
 class Convolution(Function):
