@@ -237,6 +237,8 @@ def _conv_rule(config: dict[str, Any], layer: str, input_shape: Shape, ndim: int
         raise LayerError(f"{layer}: {error}") from None
     explicit = isinstance(normalized, str) or any(lo != hi for lo, hi in pairs)
     note = f"   (padding={normalized!r})" if isinstance(normalized, str) else ""
+    if config.get("padding_mode", "zeros") != "zeros":
+        note += f"   (padding_mode={config['padding_mode']!r})"
     formulas = [
         f"{name}: floor(({size} + {_pad_text(lo, hi, explicit)} − {d}·({k} − 1) − 1) / {s}) + 1 = {out}{note}"
         for name, size, k, s, d, (lo, hi), out in zip(names, spatial, kernel, stride, dilation, pairs, outputs)
