@@ -1,0 +1,369 @@
+"""``npconv bench``: npconv's convolutions against PyTorch's, side by side in one process.
+
+Every case of a fixed suite of real layer shapes is timed forward (under ``no_grad``) and forward+backward
+(gradients of input, weight and bias). npconv and torch runs are interleaved and the medians compared, so
+machine noise hits both alike. The table gives the median times, the ratio npconv/torch (below 1 means npconv
+is faster), npconv's GFLOP/s and its share of this machine's float32 matmul peak (``np.matmul`` of two
+2048² float32 matrices). Geometric means and the worst case close the table, followed by the per-call overhead
+of a tiny convolution and the peak extra memory of a large-batch forward.
+
+torch is imported only when installed; without it the ratio columns are left empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    """One layer: input shape, weight shape (in torch's layout for the module kind) and conv arguments."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+    output_padding: int = 0
+    transposed: bool = False
+    quick: bool = True
+    kwargs: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_shape) - 2
+
+    def arguments(self) -> dict:
+        arguments = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+        if self.transposed:
+            arguments["output_padding"] = self.output_padding
+        return arguments
+
+    def flops(self) -> float:
+        """Multiply-adds × 2 of the forward pass (for a transposed conv: of the scatter it performs)."""
+        batch, channels, *spatial = self.input_shape
+        kernel = self.weight_shape[2:]
+        if self.transposed:
+            out_per_group = self.weight_shape[1]
+            return 2.0 * batch * channels * math.prod(spatial) * out_per_group * math.prod(kernel)
+        out_spatial = [
+            (size + 2 * self.padding - self.dilation * (k - 1) - 1) // self.stride + 1
+            for size, k in zip(spatial, kernel)
+        ]
+        out_channels, per_group = self.weight_shape[:2]
+        return 2.0 * batch * out_channels * math.prod(out_spatial) * per_group * math.prod(kernel)
+
+
+SUITE = [
+    Case("resnet 3×3 56² b1", (1, 64, 56, 56), (64, 64, 3, 3), padding=1),
+    Case("resnet 3×3 56² b8", (8, 64, 56, 56), (64, 64, 3, 3), padding=1),
+    Case("resnet 3×3 28² b1", (1, 128, 28, 28), (128, 128, 3, 3), padding=1),
+    Case("resnet 3×3 28² b8", (8, 128, 28, 28), (128, 128, 3, 3), padding=1),
+    Case("resnet 3×3 14² b1", (1, 256, 14, 14), (256, 256, 3, 3), padding=1),
+    Case("resnet 3×3 14² b8", (8, 256, 14, 14), (256, 256, 3, 3), padding=1),
+    Case("resnet 3×3 s2 28² b8", (8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1, quick=False),
+    Case("1×1 256→64 56² b8", (8, 256, 56, 56), (64, 256, 1, 1)),
+    Case("1×1 64→256 56² b8", (8, 64, 56, 56), (256, 64, 1, 1), quick=False),
+    Case("1×1 1024→256 14² b8", (8, 1024, 14, 14), (256, 1024, 1, 1)),
+    Case("1×1 s2 512→1024 28² b8", (8, 512, 28, 28), (1024, 512, 1, 1), stride=2, quick=False),
+    Case("stem 7×7 s2 224² b4", (4, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3),
+    Case("depthwise 3×3 112² b8", (8, 32, 112, 112), (32, 1, 3, 3), padding=1, groups=32),
+    Case("depthwise 3×3 56² b8", (8, 144, 56, 56), (144, 1, 3, 3), padding=1, groups=144, quick=False),
+    Case("depthwise 3×3 s2 56² b8", (8, 144, 56, 56), (144, 1, 3, 3), stride=2, padding=1, groups=144),
+    Case("grouped 3×3 g32 56² b4", (4, 128, 56, 56), (128, 4, 3, 3), padding=1, groups=32),
+    Case("dilated 3×3 d2 28² b4", (4, 256, 28, 28), (256, 256, 3, 3), padding=2, dilation=2),
+    Case("convT k2 s2 64² b4 (U-Net)", (4, 128, 64, 64), (128, 64, 2, 2), stride=2, transposed=True),
+    Case("convT k4 s2 p1 16² b16 (DCGAN)", (16, 128, 16, 16), (128, 64, 4, 4), stride=2, padding=1, transposed=True),
+    Case("conv1d k3 d8 16000 b4 (audio)", (4, 32, 16000), (32, 32, 3), padding=8, dilation=8),
+    Case("conv3d 3×3×3 16³ b2", (2, 32, 16, 16, 16), (32, 32, 3, 3, 3), padding=1),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick", action="store_true", help="a subset of the suite with fewer repeats (under a minute)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs per case and library (default 7, quick 3)"
+    )
+    parser.add_argument("--filter", default="", help="run only cases whose name contains this text")
+    parser.add_argument("--no-torch", action="store_true", help="time npconv alone even when torch is installed")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of the suite")
+
+
+def _import_torch(disabled: bool):  # returns the torch module or None
+    if disabled:
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def blas_description() -> str:
+    """The BLAS behind NumPy as threadpoolctl sees it: library, version, kernel architecture, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed (pip install threadpoolctl to report the BLAS kernel)"
+    entries = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    if not entries:
+        return "no BLAS found by threadpoolctl"
+    return "; ".join(
+        f"{info.get('internal_api')} {info.get('version')} kernel {info.get('architecture')} "
+        f"threads {info.get('num_threads')} ({os.path.basename(info.get('filepath', ''))})"
+        for info in entries
+    )
+
+
+def matmul_peak(dtype: np.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """The best GFLOP/s of ``np.matmul`` on two size² matrices of ``dtype``."""
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(dtype)
+    b = a.T.copy()
+    np.matmul(a, b)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best / 1e9
+
+
+def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Run each function once to warm up, then ``repeats`` rounds of one run each; median seconds each."""
+    for function in functions:
+        function()
+    times: list[list[float]] = [[] for _ in functions]
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            gc.collect()
+            start = time.perf_counter()
+            function()
+            times[index].append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
+
+
+def _npconv_functions(case: Case, arrays: dict) -> tuple[Callable[[], object], Callable[[], object]]:
+    import npconv
+    import npconv.nn.functional as F
+
+    function = _functional(F, case)
+    x, w, b, g = (npconv.from_numpy(arrays[key]) for key in ("x", "w", "b", "g"))
+
+    def forward() -> object:
+        with npconv.no_grad():
+            return function(x, w, b, **case.arguments())
+
+    def forward_backward() -> object:
+        xg, wg, bg = (t.detach().requires_grad_() for t in (x, w, b))
+        function(xg, wg, bg, **case.arguments()).backward(g)
+        return xg.grad, wg.grad, bg.grad
+
+    return forward, forward_backward
+
+
+def _torch_functions(torch, case: Case, arrays: dict) -> tuple[Callable[[], object], Callable[[], object]]:
+    function = _functional(torch.nn.functional, case)
+    x, w, b, g = (torch.from_numpy(arrays[key]) for key in ("x", "w", "b", "g"))
+
+    def forward() -> object:
+        with torch.no_grad():
+            return function(x, w, b, **case.arguments())
+
+    def forward_backward() -> object:
+        xg, wg, bg = (t.detach().requires_grad_() for t in (x, w, b))
+        function(xg, wg, bg, **case.arguments()).backward(g)
+        return xg.grad, wg.grad, bg.grad
+
+    return forward, forward_backward
+
+
+def _functional(module, case: Case) -> Callable:
+    prefix = "conv_transpose" if case.transposed else "conv"
+    return getattr(module, f"{prefix}{case.ndim}d")
+
+
+def _arrays(case: Case, dtype: np.dtype) -> dict:
+    import npconv
+    import npconv.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case.input_shape).astype(dtype)
+    w = (rng.standard_normal(case.weight_shape) / math.sqrt(math.prod(case.weight_shape[1:]))).astype(dtype)
+    bias_size = case.weight_shape[1] * case.groups if case.transposed else case.weight_shape[0]
+    b = rng.standard_normal(bias_size).astype(dtype)
+    with npconv.no_grad():
+        out_shape = _functional(F, case)(npconv.from_numpy(x), npconv.from_numpy(w), None, **case.arguments()).shape
+    g = rng.standard_normal(tuple(out_shape)).astype(dtype)
+    return {"x": x, "w": w, "b": b, "g": g}
+
+
+def _format_time(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f}" if seconds < 10 else f"{seconds * 1e3:.0f}"
+
+
+def _per_call_overhead(torch, repeats: int) -> tuple[float, float | None]:
+    """Median seconds of ``F.conv2d`` on a (1, 1, 5, 4) input with a (4, 1, 2, 3) kernel."""
+    import npconv
+    import npconv.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 1, 5, 4)).astype(np.float32), rng.standard_normal((4, 1, 2, 3)).astype(np.float32)
+    xn, wn = npconv.from_numpy(x), npconv.from_numpy(w)
+    functions: list[Callable[[], object]] = [lambda: F.conv2d(xn, wn)]
+    if torch is not None:
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        functions.append(lambda: torch.nn.functional.conv2d(xt, wt))
+    inner = 200
+
+    def batch_of(function: Callable[[], object]) -> Callable[[], object]:
+        def run() -> None:
+            for _ in range(inner):
+                function()
+
+        return run
+
+    medians = _interleaved_medians([batch_of(function) for function in functions], repeats)
+    return medians[0] / inner, (medians[1] / inner if torch is not None else None)
+
+
+MEMORY_CASE = Case("memory: 3×3 64→64 56² b32", (32, 64, 56, 56), (64, 64, 3, 3), padding=1)
+
+_MEMORY_SCRIPT = """
+import resource, sys, numpy as np
+library = sys.argv[1]
+x = np.random.default_rng(0).standard_normal((32, 64, 56, 56)).astype(np.float32)
+w = np.random.default_rng(1).standard_normal((64, 64, 3, 3)).astype(np.float32)
+if library == "torch":
+    import torch
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    small = torch.nn.functional.conv2d(xt[:1, :, :8, :8], wt, padding=1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with torch.no_grad():
+        y = torch.nn.functional.conv2d(xt, wt, padding=1)
+else:
+    import npconv, npconv.nn.functional as F
+    xt, wt = npconv.from_numpy(x), npconv.from_numpy(w)
+    small = F.conv2d(xt[:1, :, :8, :8], wt, padding=1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with npconv.no_grad():
+        y = F.conv2d(xt, wt, padding=1)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024 - y.numel() * 4)
+"""
+
+
+def _rss_extra(library: str) -> float | None:
+    """Peak resident-set growth of one large forward in a fresh process, minus the output's own size."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _MEMORY_SCRIPT, library], capture_output=True, text=True, timeout=300, check=True
+        )
+        return float(result.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _traced_extra() -> tuple[float, float]:
+    """npconv's peak NumPy allocation during one large forward (tracemalloc), minus the output; and in+out bytes."""
+    import npconv
+    import npconv.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x = npconv.from_numpy(rng.standard_normal(MEMORY_CASE.input_shape).astype(np.float32))
+    w = npconv.from_numpy(rng.standard_normal(MEMORY_CASE.weight_shape).astype(np.float32))
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    with npconv.no_grad():
+        y = F.conv2d(x, w, padding=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    output_bytes = y.numel() * 4
+    return peak - output_bytes, x.numel() * 4 + output_bytes
+
+
+def run(args: argparse.Namespace) -> int:
+    torch = _import_torch(args.no_torch)
+    dtype = np.dtype(args.dtype)
+    repeats = args.repeats or (3 if args.quick else 7)
+    cases = [case for case in SUITE if (case.quick or not args.quick) and args.filter in case.name]
+    peak = matmul_peak(dtype)
+    print("# npconv benchmark\n")
+    print(f"- machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs")
+    print(f"- NumPy {np.__version__}; BLAS: {blas_description()}")
+    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if variable in os.environ:
+            print(f"- environment: {variable}={os.environ[variable]}")
+    if torch is not None:
+        print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
+    else:
+        print("- torch not installed (or --no-torch): npconv times only")
+    print(f"- {dtype} matmul peak (np.matmul 2048²): {peak:.1f} GFLOP/s; {repeats} interleaved runs, medians\n")
+    header = "| case | pass | npconv ms | torch ms | npconv/torch | GFLOP/s | % peak |"
+    print(header)
+    print("|---|---|---:|---:|---:|---:|---:|")
+    ratios: dict[str, list[tuple[float, str]]] = {"forward": [], "forward+backward": []}
+    for case in cases:
+        arrays = _arrays(case, dtype)
+        ours = _npconv_functions(case, arrays)
+        theirs = _torch_functions(torch, case, arrays) if torch is not None else None
+        for index, (pass_name, multiplier) in enumerate((("forward", 1.0), ("forward+backward", 3.0))):
+            functions = [ours[index]] + ([theirs[index]] if theirs is not None else [])
+            medians = _interleaved_medians(functions, repeats)
+            gflops = multiplier * case.flops() / medians[0] / 1e9
+            if theirs is not None:
+                ratio = medians[0] / medians[1]
+                ratios[pass_name].append((ratio, case.name))
+                torch_text, ratio_text = _format_time(medians[1]), f"{ratio:.2f}"
+            else:
+                torch_text = ratio_text = "–"
+            print(
+                f"| {case.name} | {pass_name} | {_format_time(medians[0])} | {torch_text} | {ratio_text} "
+                f"| {gflops:.1f} | {100 * gflops / peak:.0f}% |",
+                flush=True,
+            )
+    if torch is not None and cases:
+        print()
+        for pass_name, values in ratios.items():
+            geometric_mean = math.exp(statistics.fmean(math.log(ratio) for ratio, _ in values))
+            worst, worst_name = max(values)
+            print(f"- {pass_name}: geometric mean npconv/torch {geometric_mean:.2f}, worst {worst:.2f} ({worst_name})")
+    ours_call, theirs_call = _per_call_overhead(torch, max(repeats, 5))
+    text = f"\n- per-call overhead, F.conv2d (1,1,5,4) * (4,1,2,3): npconv {ours_call * 1e6:.1f} µs"
+    if theirs_call is not None:
+        text += f", torch {theirs_call * 1e6:.1f} µs, ratio {ours_call / theirs_call:.2f}"
+    print(text)
+    if not args.no_memory:
+        traced, in_out = _traced_extra()
+        bound = max(64 * 2**20, 0.25 * in_out)
+        print(
+            f"- peak extra memory of a forward {MEMORY_CASE.input_shape} * {MEMORY_CASE.weight_shape}: "
+            f"npconv {traced / 2**20:.1f} MiB (tracemalloc, beyond the output; bound {bound / 2**20:.0f} MiB)",
+            end="",
+        )
+        ours_rss = _rss_extra("npconv")
+        if ours_rss is not None:
+            print(f"; RSS growth beyond the output: npconv {ours_rss / 2**20:.1f} MiB", end="")
+        if torch is not None:
+            theirs_rss = _rss_extra("torch")
+            if theirs_rss is not None:
+                print(f", torch {theirs_rss / 2**20:.1f} MiB", end="")
+        print()
+    return 0
