@@ -1,26 +1,85 @@
-"""Algorithms for a VALID convolution of an already padded (and dilated) input.
+"""Algorithms behind the convolution primitive, chosen per call by the shapes.
 
-Every function here has the signature ``(x, w, stride, dilation, groups) -> y`` with
-x (N, C, *spatial), w (O, C // groups, *kernel) and y (N, O, *out), where per dimension
-out = (spatial − dilation·(kernel − 1) − 1) // stride + 1. ``valid_conv`` picks one per call.
+All work on channels-first arrays: x (N, C, *spatial), w (O, C // groups, *kernel), per-side zero
+``padding`` (lo, hi) pairs in spatial order (negative values crop), and give y (N, O, *out) with, per
+dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride + 1.
+
+* ``conv_pointwise`` — 1×…×1 kernels: one matrix product per group on the (N, C, Πspatial) layout, no unfold.
+* ``conv_depthwise`` — one input channel per group: the kernel taps as shifted multiply-accumulates over
+  whole planes (Πk vectorised axpy operations per block), no unfold and no matrix product.
+* ``conv_im2col`` — everything else: unfold a block of samples into a (n, G, C/G·Πk, Πout) matrix and
+  multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout.
+* ``conv_polyphase`` — inputs with lhs (zero-stuffing) dilation, i.e. transposed convolutions and the input
+  gradient of strided ones: each output phase is an ordinary convolution of the *unstuffed* input with the
+  kernel taps that meet non-zero positions, so no multiply ever touches an inserted zero.
+
+The weight gradient has the same three shapes (``grad_weight_*``), contracting over batch and positions.
+Work is split into blocks whose scratch buffers stay within ``WORKSPACE_BYTES``; independent blocks run on a
+small thread pool (NumPy and BLAS release the GIL) so that both cores are busy on the non-BLAS work.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import product
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-# Largest unfolded (im2col) buffer one step may build; larger problems are chunked.
+# Largest scratch buffer (unfolded matrix, padded block) one step may build; larger problems are chunked.
 WORKSPACE_BYTES = 64 * 2**20
+# Blocks of elementwise work (depthwise taps) aim at this many output elements so they stay in cache.
+ELEMENTWISE_BLOCK = 1 << 16
+THREADS = min(4, os.cpu_count() or 1)
+
+Pairs = Sequence[tuple[int, int]]
+_pool: ThreadPoolExecutor | None = None
+
+
+def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> None:
+    """Call ``function(start, stop)`` for consecutive blocks of ``range(total)``, on the pool when many."""
+    global _pool
+    bounds = [(start, min(total, start + step)) for start in range(0, total, step)]
+    if len(bounds) == 1 or THREADS == 1:
+        for start, stop in bounds:
+            function(start, stop)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="npconv")
+    for future in [_pool.submit(function, start, stop) for start, stop in bounds]:
+        future.result()
 
 
 def output_extent(size: int, kernel: int, stride: int, dilation: int) -> int:
     return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def window_view(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
+def pad_zeros(x: np.ndarray, padding: Pairs) -> np.ndarray:
+    """x with (lo, hi) zeros around each spatial dim (negative values crop); x itself when all pads are 0."""
+    if all(lo == 0 and hi == 0 for lo, hi in padding):
+        return x
+    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(x.shape[2:], padding))
+    x = x[(slice(None), slice(None), *crop)]
+    if all(lo <= 0 and hi <= 0 for lo, hi in padding):
+        return x
+    grown = [max(lo, 0) + size + max(hi, 0) for size, (lo, hi) in zip(x.shape[2:], padding)]
+    out = np.zeros((*x.shape[:2], *grown), dtype=x.dtype)
+    out[
+        (
+            slice(None),
+            slice(None),
+            *(slice(max(lo, 0), max(lo, 0) + size) for size, (lo, _) in zip(x.shape[2:], padding)),
+        )
+    ] = x
+    return out
+
+
+def window_view(
+    x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int
+) -> np.ndarray:
     """A read-only view of shape (N, G, C/G, *out, *kernel): element [n, g, c, *o, *k] is
     x[n, g·C/G + c, *(o·stride + k·dilation)]."""
     batch, channels, *spatial = x.shape
@@ -38,39 +97,453 @@ def window_view(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
     return as_strided(x, shape=shape, strides=strides, writeable=False)
 
 
-def valid_conv_im2col(x: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
-    """Unfold input windows into a (G, C/G·Πk, n·Πout) matrix and multiply by the (G, O/G, C/G·Πk)
-    weight matrix, chunked along the batch and the first output dimension so that the unfolded
-    buffer stays within ``WORKSPACE_BYTES``."""
-    batch = x.shape[0]
-    out_channels, per_group, *kernel = w.shape
-    ndim = len(kernel)
-    windows = window_view(x, tuple(kernel), stride, dilation, groups)
-    out_spatial = windows.shape[3 : 3 + ndim]
-    weight_matrix = w.reshape(groups, out_channels // groups, per_group * math.prod(kernel))
-    y = np.empty((batch, out_channels, *out_spatial), dtype=np.result_type(x, w))
-    if y.size == 0:
-        return y
-    rows = out_spatial[0]
-    row_bytes = per_group * groups * math.prod(kernel) * math.prod(out_spatial[1:]) * x.itemsize
-    sample_bytes = row_bytes * rows
-    samples_per_step = max(1, WORKSPACE_BYTES // max(sample_bytes, 1))
-    rows_per_step = rows if samples_per_step > 1 else max(1, min(rows, WORKSPACE_BYTES // max(row_bytes, 1)))
-    # windows axes: n, g, c, *out, *k  ->  g, c, *k, n, *out
-    to_columns = (1, 2, *range(3 + ndim, 3 + 2 * ndim), 0, *range(3, 3 + ndim))
-    for n0 in range(0, batch, samples_per_step):
-        n1 = min(batch, n0 + samples_per_step)
-        for r0 in range(0, rows, rows_per_step):
-            r1 = min(rows, r0 + rows_per_step)
-            block = windows[n0:n1, :, :, r0:r1].transpose(to_columns)
-            columns = block.reshape(groups, weight_matrix.shape[2], -1)
-            product = np.matmul(weight_matrix, columns)  # (G, O/G, n·rows·rest)
-            target = y[n0:n1, :, r0:r1]
-            product = product.reshape(groups, out_channels // groups, n1 - n0, *target.shape[2:])
-            target[...] = np.moveaxis(product, 2, 0).reshape(target.shape)
+def tap_view(x: np.ndarray, offset: Sequence[int], stride: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """x[..., offset + o·stride] for o < out along each spatial dim: the plane one kernel tap reads."""
+    return x[(..., *(slice(k, k + s * (o - 1) + 1, s) for k, s, o in zip(offset, stride, out)))]
+
+
+def output_shape(x_shape: Sequence[int], w_shape: Sequence[int], stride, padding: Pairs, dilation) -> tuple[int, ...]:
+    spatial = [lo + size + hi for size, (lo, hi) in zip(x_shape[2:], padding)]
+    out = [max(output_extent(s, k, st, d), 0) for s, k, st, d in zip(spatial, w_shape[2:], stride, dilation)]
+    return (x_shape[0], w_shape[0], *out)
+
+
+def _samples_per_block(batch: int, bytes_per_sample: int) -> int:
+    """Samples per block so that each of up to THREADS concurrent blocks stays within its workspace share."""
+    share = WORKSPACE_BYTES // max(1, min(THREADS, batch))
+    per_block = max(1, share // max(bytes_per_sample, 1))
+    return max(1, min(per_block, math.ceil(batch / min(THREADS, batch))))
+
+
+# ---------------------------------------------------------------------------------------------- forward
+
+
+def conv_pointwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, groups: int) -> np.ndarray:
+    """A 1×…×1 kernel: y[n, g] = W[g] · x[n, g] as (O/G, C/G) × (C/G, Πout) products, no unfold."""
+    x = pad_zeros(x, padding)
+    if any(s != 1 for s in stride):
+        x = x[(..., *(slice(None, None, s) for s in stride))]
+    batch, channels, *spatial = x.shape
+    out_channels = w.shape[0]
+    weights = w.reshape(groups, out_channels // groups, channels // groups)
+    y = np.empty((batch, out_channels, *spatial), dtype=np.result_type(x, w))
+    columns = x.reshape(batch, groups, channels // groups, -1)  # a copy only when x is a strided view
+    np.matmul(weights, columns, out=y.reshape(batch, groups, out_channels // groups, -1))
     return y
 
 
-def valid_conv(x: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
-    """The VALID convolution of x with w, by the algorithm suited to the shapes."""
-    return valid_conv_im2col(x, w, stride, dilation, groups)
+def conv_depthwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation) -> np.ndarray:
+    """One input channel per group (groups = C, O = C·m): y[n, c·m + j] = Σ_taps w[c·m + j, 0, tap] ·
+    x_pad[n, c, tap-shifted plane], one vectorised multiply-add per tap over a block of channels.
+
+    With stride 1 each padded plane is flattened, so a tap is a shift of the whole flat plane (one long
+    contiguous run per channel; the pad columns yield a few discarded outputs); with a stride the taps are
+    strided views of the plane."""
+    batch, channels, *_ = x.shape
+    out_channels, _, *kernel = w.shape
+    multiplier = out_channels // channels
+    shape = output_shape(x.shape, w.shape, stride, padding, dilation)
+    dtype = np.result_type(x, w)
+    y = np.empty(shape, dtype=dtype)
+    if y.size == 0:
+        return y
+    out = shape[2:]
+    padded = [lo + size + hi for size, (lo, hi) in zip(x.shape[2:], padding)]
+    flat = all(s == 1 for s in stride)
+    plane = math.prod(padded) if flat else math.prod(out)
+    taps = list(product(*(range(k) for k in kernel)))
+    # w as (C, m, Πk) and y as (N, C, m, *out): channel c of x feeds outputs c·m … c·m + m − 1.
+    weights = w.reshape(channels, multiplier, len(taps)).astype(dtype, copy=False)
+    y_grouped = y.reshape(batch, channels, multiplier, *out)
+    pitches = [math.prod(padded[d + 1 :]) for d in range(len(padded))]
+    length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
+    channels_per_block = max(1, min(channels, ELEMENTWISE_BLOCK // max(plane * multiplier, 1)))
+    channel_blocks = math.ceil(channels / channels_per_block)
+
+    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(x.shape[2:], padding))
+    interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, padding))
+
+    def work(start: int, stop: int) -> None:
+        # buffers made once per task and reused by its blocks (fresh large buffers cost page faults);
+        # the padded buffer's border stays zero, only its interior is rewritten
+        padded_buffer = np.zeros((channels_per_block, *padded), dtype=x.dtype)
+        accumulator = np.empty((channels_per_block, multiplier, plane), dtype=dtype)
+        scratch = np.empty(
+            (channels_per_block, multiplier, *(() if flat else out), *((length,) if flat else ())), dtype=dtype
+        )
+        for block in range(start, stop):
+            n, c0 = divmod(block, channel_blocks)
+            c0 *= channels_per_block
+            c1 = min(channels, c0 + channels_per_block)
+            source = padded_buffer[: c1 - c0]
+            source[(slice(None), *interior)] = x[(n, slice(c0, c1), *crop)]
+            block_weights = weights[c0:c1]
+            if flat:
+                source = source.reshape(c1 - c0, 1, -1)
+                target = accumulator[: c1 - c0, :, :length]
+            else:
+                target = y_grouped[n, c0:c1]
+            block_scratch = scratch[: c1 - c0]
+            for index, tap in enumerate(taps):
+                offset = [k * d for k, d in zip(tap, dilation)]
+                if flat:
+                    shift = sum(k * pitch for k, pitch in zip(offset, pitches))
+                    shifted = source[..., shift : shift + length]
+                    tap_weight = block_weights[:, :, index, None]
+                else:
+                    shifted = tap_view(source, offset, stride, out)[:, None]
+                    tap_weight = block_weights[(slice(None), slice(None), index, *([None] * len(out)))]
+                if index == 0:
+                    np.multiply(shifted, tap_weight, out=target)
+                else:
+                    np.multiply(shifted, tap_weight, out=block_scratch)
+                    target += block_scratch
+            if flat:
+                valid = accumulator[: c1 - c0].reshape(c1 - c0, multiplier, *padded)
+                y_grouped[n, c0:c1] = valid[(..., *(slice(0, o) for o in out))]
+
+    blocks = batch * channel_blocks
+    _run_blocks(work, blocks, max(1, math.ceil(blocks / (4 * THREADS))))
+    return y
+
+
+def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
+    """Unfold blocks of samples into (n, G, C/G·Πk, Πout) matrices and multiply by the (G, O/G, C/G·Πk)
+    weight matrix straight into y's layout; blocks keep the unfolded matrix within ``WORKSPACE_BYTES``
+    (a single sample too large for it is split along its first output dimension)."""
+    batch, channels = x.shape[:2]
+    out_channels, per_group, *kernel = w.shape
+    ndim = len(kernel)
+    shape = output_shape(x.shape, w.shape, stride, padding, dilation)
+    y = np.empty(shape, dtype=np.result_type(x, w))
+    if y.size == 0:
+        return y
+    if per_group == 0 or math.prod(kernel) == 0:
+        y[...] = 0
+        return y
+    depth = per_group * math.prod(kernel)
+    weights = w.reshape(groups, out_channels // groups, depth)
+    out_spatial = shape[2:]
+    rows = out_spatial[0]
+    row_bytes = channels * math.prod(kernel) * math.prod(out_spatial[1:]) * x.itemsize
+    sample_bytes = row_bytes * rows
+    # windows axes: n, g, c, *out, *k  ->  n, g, c, *k, *out
+    to_columns = (0, 1, 2, *range(3 + ndim, 3 + 2 * ndim), *range(3, 3 + ndim))
+    if sample_bytes <= WORKSPACE_BYTES:
+
+        def samples(start: int, stop: int) -> None:
+            block = pad_zeros(x[start:stop], padding)
+            windows = window_view(block, kernel, stride, dilation, groups)
+            columns = np.ascontiguousarray(windows.transpose(to_columns)).reshape(stop - start, groups, depth, -1)
+            target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
+            np.matmul(weights, columns, out=target)
+
+        _run_blocks(samples, batch, _samples_per_block(batch, sample_bytes))
+        return y
+    rows_per_step = max(1, WORKSPACE_BYTES // max(row_bytes, 1))
+    first_stride, first_dilation = stride[0], dilation[0]
+    for n in range(batch):
+        for r0 in range(0, rows, rows_per_step):
+            r1 = min(rows, r0 + rows_per_step)
+            # the input rows that output rows r0 … r1 − 1 read, padded like the whole input
+            lo, hi = padding[0]
+            top = r0 * first_stride - lo
+            bottom = (r1 - 1) * first_stride + first_dilation * (kernel[0] - 1) + 1 - lo
+            size = x.shape[2]
+            slab = x[n : n + 1, :, max(top, 0) : min(bottom, size)]
+            slab_padding = [(max(-top, 0), max(bottom - size, 0)), *padding[1:]]
+            block = pad_zeros(slab, slab_padding)
+            windows = window_view(block, kernel, stride, dilation, groups)
+            columns = np.ascontiguousarray(windows.transpose(to_columns)).reshape(groups, depth, -1)
+            product_ = np.matmul(weights, columns)
+            y[n, :, r0:r1] = product_.reshape(out_channels, r1 - r0, *out_spatial[1:])
+    return y
+
+
+def is_pointwise(w_shape: Sequence[int]) -> bool:
+    return all(k == 1 for k in w_shape[2:])
+
+
+def is_depthwise(x_shape: Sequence[int], w_shape: Sequence[int], groups: int) -> bool:
+    return groups > 1 and groups == x_shape[1] and w_shape[1] == 1
+
+
+def valid_conv(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    padding: Pairs | None = None,
+) -> np.ndarray:
+    """The convolution of x (zero-padded by ``padding``) with w, by the algorithm suited to the shapes."""
+    stride, dilation = tuple(stride), tuple(dilation)
+    padding = [(0, 0)] * (x.ndim - 2) if padding is None else [tuple(pair) for pair in padding]
+    if is_pointwise(w.shape):
+        return conv_pointwise(x, w, stride, padding, groups)
+    if is_depthwise(x.shape, w.shape, groups):
+        return conv_depthwise(x, w, stride, padding, dilation)
+    return conv_im2col(x, w, stride, padding, dilation, groups)
+
+
+# ------------------------------------------------------------------------------ lhs dilation (polyphase)
+
+
+def polyphase_plan(
+    size: int, out: int, kernel: int, stride: int, lo: int, lhs_dilation: int, rhs_dilation: int
+) -> tuple[int, list[tuple[int, slice, int, int, tuple[int, int]]]]:
+    """Split one dim of a convolution of a zero-stuffed input into phases that skip the zeros.
+
+    Output o reads stuffed position o·stride + k·rhs_dilation − lo, which holds input element
+    (o·stride + k·rhs_dilation − lo) / lhs_dilation when that is a whole number in [0, size). Outputs
+    o = r + period·j (period = lhs_dilation / gcd(stride, lhs_dilation)) hit non-zeros with the same taps
+    k = k0 + tap_step·m. Returns ``period`` and, per phase r with any output, (r, the tap slice, the input
+    stride and dilation of that phase's ordinary convolution, its (lo, hi) padding of the unstuffed input)."""
+    period = lhs_dilation // math.gcd(stride, lhs_dilation)
+    tap_step = lhs_dilation // math.gcd(rhs_dilation, lhs_dilation)
+    input_stride = period * stride // lhs_dilation
+    input_dilation = tap_step * rhs_dilation // lhs_dilation
+    phases = []
+    for r in range(min(period, out)):
+        count = len(range(r, out, period))
+        first_tap = next(
+            (k for k in range(min(tap_step, kernel)) if (r * stride + k * rhs_dilation - lo) % lhs_dilation == 0), None
+        )
+        if first_tap is None:
+            phases.append((r, slice(0, 0), input_stride, input_dilation, (0, 0)))
+            continue
+        taps = len(range(first_tap, kernel, tap_step))
+        start = (r * stride + first_tap * rhs_dilation - lo) // lhs_dilation
+        last = start + (taps - 1) * input_dilation + (count - 1) * input_stride
+        phases.append(
+            (r, slice(first_tap, kernel, tap_step), input_stride, input_dilation, (-start, last - (size - 1)))
+        )
+    return period, phases
+
+
+def conv_polyphase(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, lhs_dilation, rhs_dilation, groups: int
+) -> np.ndarray:
+    """The convolution of x stuffed with lhs_dilation − 1 zeros between elements, as one ordinary convolution
+    per output phase (Πperiod of them) with the taps that meet real input — transposed convolutions become
+    sub-pixel convolutions with no multiply by an inserted zero."""
+    spatial = x.shape[2:]
+    kernel = w.shape[2:]
+    stuffed = [(size - 1) * d + 1 if size else 0 for size, d in zip(spatial, lhs_dilation)]
+    out = [
+        max(output_extent(lo + s + hi, k, st, rd), 0)
+        for s, (lo, hi), k, st, rd in zip(stuffed, padding, kernel, stride, rhs_dilation)
+    ]
+    y = np.empty((x.shape[0], w.shape[0], *out), dtype=np.result_type(x, w))
+    if y.size == 0:
+        return y
+    plans = [
+        polyphase_plan(size, o, k, st, lo, ld, rd)
+        for size, o, k, st, (lo, _), ld, rd in zip(spatial, out, kernel, stride, padding, lhs_dilation, rhs_dilation)
+    ]
+    periods = [period for period, _ in plans]
+    for phase in product(*(phases for _, phases in plans)):
+        target = y[(slice(None), slice(None), *(slice(r, None, period) for (r, *_), period in zip(phase, periods)))]
+        sub_kernel = w[(slice(None), slice(None), *(taps for _, taps, *_ in phase))]
+        if sub_kernel.size == 0 or x.shape[1] == 0:
+            target[...] = 0
+            continue
+        target[...] = valid_conv(
+            x,
+            np.ascontiguousarray(sub_kernel),
+            [s for *_, s, _, _ in phase],
+            [d for *_, d, _ in phase],
+            groups,
+            [pads for *_, pads in phase],
+        )
+    return y
+
+
+def prefers_col2im(x_shape: Sequence[int], w_shape: Sequence[int], stride: Sequence[int], groups: int) -> bool:
+    """Whether a convolution of a zero-stuffed input is cheaper by ``conv_col2im`` than by ``conv_polyphase``:
+    col2im needs stride 1 and scatters O·Πk values per input element where polyphase gathers C·Πk, so it
+    wins when O ≤ C — except depthwise, whose phases are cheap shifted multiply-adds."""
+    return all(s == 1 for s in stride) and w_shape[0] <= x_shape[1] and not is_depthwise(x_shape, w_shape, groups)
+
+
+def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_dilation, groups: int) -> np.ndarray:
+    """Stride 1 with lhs dilation D (a transposed convolution with stride D): every input element scatters
+    into the output. One product (G, O/G·Πk, C/G) × (n, G, C/G, Πin) gives each input's contribution
+    per tap; tap k's plane is then added at output positions D·i + lo − k·rhs_dilation (col2im).
+    Its work is the gather-free dual of ``conv_polyphase``: cheaper when O ≤ C."""
+    batch, channels, *spatial = x.shape
+    out_channels, per_group, *kernel = w.shape
+    stuffed = [(size - 1) * d + 1 for size, d in zip(spatial, lhs_dilation)]
+    out = [
+        max(output_extent(lo + s + hi, k, 1, rd), 0)
+        for s, (lo, hi), k, rd in zip(stuffed, padding, kernel, rhs_dilation)
+    ]
+    dtype = np.result_type(x, w)
+    y = np.zeros((batch, out_channels, *out), dtype=dtype)
+    if y.size == 0 or x.size == 0:
+        return y
+    taps = math.prod(kernel)
+    out_per_group = out_channels // groups
+    ndim = len(kernel)
+    weights = w.reshape(groups, out_per_group, per_group, taps).transpose(0, 1, 3, 2)
+    weights = np.ascontiguousarray(weights).reshape(groups, out_per_group * taps, per_group)
+    # per dim and tap index: the input range that lands inside the output, and where it lands
+    placements = []
+    for size, o, k, (lo, _), d, rd in zip(spatial, out, kernel, padding, lhs_dilation, rhs_dilation):
+        per_tap = []
+        for tap in range(k):
+            start = lo - tap * rd
+            first = max(0, -(start // d)) if start < 0 else 0
+            last = min(size, (o - 1 - start) // d + 1) if o - 1 - start >= 0 else 0
+            per_tap.append(
+                (slice(first, last), slice(start + first * d, start + (last - 1) * d + 1, d)) if last > first else None
+            )
+        placements.append(per_tap)
+    sample_bytes = out_channels * taps * math.prod(spatial) * x.itemsize
+
+    def samples(start: int, stop: int) -> None:
+        # samples side by side in the columns of one product: (G, C/G, n·Πin); BLAS is faster on wide products
+        inputs = x[start:stop].reshape(stop - start, groups, per_group, -1).transpose(1, 2, 0, 3)
+        inputs = np.ascontiguousarray(inputs).reshape(groups, per_group, -1)
+        columns = np.matmul(weights, inputs).reshape(out_channels, *kernel, stop - start, *spatial)
+        columns = np.moveaxis(columns, 1 + ndim, 0)  # a view (n, O, *k, *in)
+        target = y[start:stop]
+        for tap in product(*(range(k) for k in kernel)):
+            places = [per_tap[index] for per_tap, index in zip(placements, tap)]
+            if any(place is None for place in places):
+                continue
+            source = columns[(slice(None), slice(None), *tap, *(place[0] for place in places))]
+            target[(slice(None), slice(None), *(place[1] for place in places))] += source
+
+    _run_blocks(samples, batch, _samples_per_block(batch, sample_bytes))
+    return y
+
+
+# ------------------------------------------------------------------------------------------ weight gradient
+
+
+def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, groups: int) -> np.ndarray:
+    """dW for a 1×…×1 kernel: dW[g] = Σ_n g[n, g] · x[n, g]ᵀ over the positions each output reads."""
+    x = pad_zeros(x, padding)
+    x = x[(..., *(slice(0, s * (o - 1) + 1, s) for s, o in zip(stride, g.shape[2:])))]
+    batch, channels = x.shape[:2]
+    out_channels = g.shape[1]
+    columns = x.reshape(batch, groups, channels // groups, -1)
+    grads = g.reshape(batch, groups, out_channels // groups, -1)
+    result = np.zeros((groups, out_channels // groups, channels // groups), dtype=np.result_type(x, g))
+    for n in range(batch):
+        result += np.matmul(grads[n], columns[n].swapaxes(-1, -2))
+    return result.reshape(out_channels, channels // groups, *([1] * (x.ndim - 2)))
+
+
+def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation) -> np.ndarray:
+    """dW for one input channel per group: per tap, Σ over batch and positions of g · the shifted plane."""
+    batch, channels = x.shape[:2]
+    out_channels = g.shape[1]
+    multiplier = out_channels // channels
+    taps = list(product(*(range(k) for k in kernel)))
+    dtype = np.result_type(x, g)
+    result = np.zeros((out_channels, len(taps)), dtype=dtype)
+    grads = g.reshape(batch, channels, multiplier, -1)
+    out = g.shape[2:]
+    channels_per_block = max(1, min(channels, ELEMENTWISE_BLOCK // max(math.prod(out) * multiplier, 1)))
+    blocks = [(n, c0) for n in range(batch) for c0 in range(0, channels, channels_per_block)]
+    partial = np.zeros((len(blocks), channels, multiplier, len(taps)), dtype=dtype)
+
+    def work(start: int, stop: int) -> None:
+        for index in range(start, stop):
+            n, c0 = blocks[index]
+            c1 = min(channels, c0 + channels_per_block)
+            source = pad_zeros(x[n : n + 1, c0:c1], padding)[0]
+            grad_block = grads[n, c0:c1]
+            for tap_index, tap in enumerate(taps):
+                plane = tap_view(source, [k * d for k, d in zip(tap, dilation)], stride, out).reshape(c1 - c0, 1, -1)
+                partial[index, c0:c1, :, tap_index] = np.einsum(
+                    "cmp,cmp->cm", grad_block, np.broadcast_to(plane, grad_block.shape)
+                )
+
+    _run_blocks(work, len(blocks), max(1, math.ceil(len(blocks) / (4 * THREADS))))
+    result = partial.sum(axis=0).reshape(out_channels, len(taps))
+    return result.reshape(out_channels, 1, *kernel)
+
+
+def grad_weight_im2col(
+    x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int
+) -> np.ndarray:
+    """dW[g] = Σ_n g[n, g] (O/G, Πout) · columns[n, g]ᵀ (Πout, C/G·Πk), the columns unfolded per sample
+    as in the forward pass; blocks of samples accumulate into one partial sum per block."""
+    batch, channels = x.shape[:2]
+    out_channels = g.shape[1]
+    per_group = channels // groups
+    ndim = len(kernel)
+    depth = per_group * math.prod(kernel)
+    dtype = np.result_type(x, g)
+    out_spatial = g.shape[2:]
+    grads = g.reshape(batch, groups, out_channels // groups, -1)
+    sample_bytes = channels * math.prod(kernel) * math.prod(out_spatial) * x.itemsize
+    to_columns = (0, 1, 2, *range(3 + ndim, 3 + 2 * ndim), *range(3, 3 + ndim))
+    # the input extent each output needs (pads may leave a surplus row that no output reads)
+    needed = [s * (o - 1) + d * (k - 1) + 1 for s, o, d, k in zip(stride, out_spatial, dilation, kernel)]
+    padding = [(lo, hi - (lo + size + hi - extent)) for (lo, hi), size, extent in zip(padding, x.shape[2:], needed)]
+    step = _samples_per_block(batch, sample_bytes)
+    partial = np.zeros((math.ceil(batch / step), groups, out_channels // groups, depth), dtype=dtype)
+
+    def samples(start: int, stop: int) -> None:
+        block = pad_zeros(x[start:stop], padding)
+        windows = window_view(block, kernel, stride, dilation, groups)
+        columns = np.ascontiguousarray(windows.transpose(to_columns)).reshape(stop - start, groups, depth, -1)
+        accumulator = partial[start // step]
+        for n in range(stop - start):
+            accumulator += np.matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+
+    _run_blocks(samples, batch, step)
+    return partial.sum(axis=0).reshape(out_channels, per_group, *kernel)
+
+
+def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
+    """dL/dW of y = conv(x padded by ``padding``, W) given g = dL/dy, by the algorithm suited to the shapes."""
+    stride, dilation, kernel = tuple(stride), tuple(dilation), tuple(kernel)
+    padding = [tuple(pair) for pair in padding]
+    if g.size == 0 or x.size == 0:
+        return np.zeros((g.shape[1], x.shape[1] // groups, *kernel), dtype=np.result_type(x, g))
+    if all(k == 1 for k in kernel):
+        return grad_weight_pointwise(x, g, stride, padding, groups)
+    if groups > 1 and groups == x.shape[1]:
+        return grad_weight_depthwise(x, g, kernel, stride, padding, dilation)
+    return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups)
+
+
+def grad_weight_polyphase(
+    x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, lhs_dilation, rhs_dilation, groups: int
+) -> np.ndarray:
+    """dL/dW when x is zero-stuffed by lhs_dilation: each output phase of ``conv_polyphase`` is an ordinary
+    convolution of the unstuffed x with some of the taps, so its weight gradient fills those taps."""
+    kernel = tuple(kernel)
+    result = np.zeros((g.shape[1], x.shape[1] // groups, *kernel), dtype=np.result_type(x, g))
+    if g.size == 0 or x.size == 0:
+        return result
+    plans = [
+        polyphase_plan(size, o, k, st, lo, ld, rd)
+        for size, o, k, st, (lo, _), ld, rd in zip(
+            x.shape[2:], g.shape[2:], kernel, stride, padding, lhs_dilation, rhs_dilation
+        )
+    ]
+    periods = [period for period, _ in plans]
+    for phase in product(*(phases for _, phases in plans)):
+        taps = tuple(taps for _, taps, *_ in phase)
+        sub_kernel = [len(range(*tap.indices(k))) for tap, k in zip(taps, kernel)]
+        if 0 in sub_kernel:
+            continue
+        grads = np.ascontiguousarray(
+            g[(slice(None), slice(None), *(slice(r, None, p) for (r, *_), p in zip(phase, periods)))]
+        )
+        result[(slice(None), slice(None), *taps)] += grad_weight(
+            x,
+            grads,
+            sub_kernel,
+            [s for *_, s, _, _ in phase],
+            [pads for *_, pads in phase],
+            [d for *_, d, _ in phase],
+            groups,
+        )
+    return result

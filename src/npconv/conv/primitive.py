@@ -59,8 +59,14 @@ def conv_general(
     compute_dtype = np.float32 if x.dtype == np.float16 else None
     if compute_dtype is not None:
         x, w = x.astype(compute_dtype), w.astype(compute_dtype)
-    padded = dilate_and_pad(x, lhs_dilation, padding)
-    y = algorithms.valid_conv(padded, w, tuple(stride), tuple(rhs_dilation), groups)
+    stride, rhs_dilation = tuple(stride), tuple(rhs_dilation)
+    padding = [tuple(pair) for pair in padding]
+    if any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):
+        y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups)
+    elif any(d != 1 for d in lhs_dilation):
+        y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups)
+    else:
+        y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding)
     return y.astype(np.float16) if compute_dtype is not None else y
 
 
@@ -152,16 +158,14 @@ def conv_general_grad_weight(
     groups: int,
 ) -> np.ndarray:
     """dL/dw for y = conv_general(x, w, ...), given dL/dy; returns (O, C/G, *kernel)."""
-    batch, channels, *spatial = x.shape
-    out_channels, *out_spatial = grad_output.shape[1:]
-    per_group, out_per_group = channels // groups, out_channels // groups
-    ndim = len(spatial)
-    rest = tuple(range(3, 3 + ndim))
-    # x as (C/G, G·N, *spatial): the batch axis plays the channels, so the sum over it is the contraction.
-    x_swapped = x.reshape(batch, groups, per_group, *spatial).transpose(2, 1, 0, *rest)
-    x_swapped = x_swapped.reshape(per_group, groups * batch, *spatial)
-    # g as (O, N, *out): one kernel per output channel, its "input channels" are the batch.
-    g_kernel = grad_output.swapaxes(0, 1)
-    pads = grad_weight_padding(spatial, out_spatial, kernel, stride, padding, lhs_dilation, rhs_dilation)
-    result = conv_general(x_swapped, g_kernel, rhs_dilation, pads, lhs_dilation, stride, groups)
-    return result.swapaxes(0, 1)  # (C/G, O, *k) → (O, C/G, *k)
+    compute_dtype = np.float32 if x.dtype == np.float16 else None
+    if compute_dtype is not None:
+        x, grad_output = x.astype(compute_dtype), grad_output.astype(compute_dtype)
+    padding = [tuple(pair) for pair in padding]
+    if any(d != 1 for d in lhs_dilation):
+        result = algorithms.grad_weight_polyphase(
+            x, grad_output, kernel, stride, padding, lhs_dilation, rhs_dilation, groups
+        )
+    else:
+        result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups)
+    return result.astype(np.float16) if compute_dtype is not None else result

@@ -1,0 +1,294 @@
+"""Differential tests of every algorithm behind the convolution primitive against torch.
+
+Each case is built so that its forward pass and both gradients take known algorithm paths; a spy records
+which algorithm functions ran, so a change of dispatch that leaves a path untested fails here. Values are
+compared with torch in float64 (tight) and float32 (npconv's error against a float64 reference must stay
+within a small multiple of torch's own float32 error). Blocking within ``WORKSPACE_BYTES`` is checked by
+shrinking the workspace: results stay equal, the work is split, and the peak scratch memory shrinks.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as torch_functional
+
+import npconv
+import npconv.nn.functional as F
+from npconv.conv import algorithms, primitive
+
+ALGORITHM_NAMES = [
+    "conv_pointwise",
+    "conv_depthwise",
+    "conv_im2col",
+    "conv_polyphase",
+    "conv_col2im",
+    "grad_weight_pointwise",
+    "grad_weight_depthwise",
+    "grad_weight_im2col",
+    "grad_weight_polyphase",
+]
+
+# name, transposed, input shape, weight shape (torch layout), keyword arguments, algorithms expected to run
+CASES = [
+    ("pointwise", False, (2, 6, 5, 7), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
+    (
+        "pointwise strided padded grouped 1d",
+        False,
+        (3, 4, 9),
+        (6, 2, 1),
+        {"stride": 2, "padding": 1, "groups": 2},
+        {"conv_pointwise", "conv_col2im", "grad_weight_pointwise"},
+    ),
+    (
+        "depthwise multiplier 2 dilated",
+        False,
+        (2, 3, 8, 9),
+        (6, 1, 3, 2),
+        {"padding": (2, 1), "dilation": (2, 1), "groups": 3},
+        {"conv_depthwise", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise strided 3d",
+        False,
+        (2, 4, 5, 6, 7),
+        (4, 1, 3, 3, 2),
+        {"stride": (2, 1, 3), "padding": 1, "groups": 4},
+        {"conv_depthwise", "conv_polyphase", "grad_weight_depthwise"},
+    ),
+    (
+        "grouped dilated strided",
+        False,
+        (2, 6, 9, 8),
+        (4, 3, 3, 2),
+        {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
+        {"conv_im2col", "conv_polyphase", "grad_weight_im2col"},
+    ),
+    ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
+    ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
+    (
+        "transposed k4 s2 p1",
+        True,
+        (2, 6, 5, 4),
+        (6, 3, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_col2im", "conv_im2col", "grad_weight_polyphase", "grad_weight_im2col"},
+    ),
+    (
+        "transposed widening output padding dilation",
+        True,
+        (2, 2, 5, 4),
+        (2, 5, 3, 3),
+        {"stride": (2, 3), "padding": (1, 0), "output_padding": (1, 0), "dilation": (1, 2)},
+        {"conv_polyphase", "conv_im2col", "grad_weight_polyphase"},
+    ),
+    (
+        "transposed k2 s2 1d",
+        True,
+        (2, 4, 7),
+        (4, 3, 2),
+        {"stride": 2},
+        {"conv_col2im", "conv_im2col", "grad_weight_polyphase", "grad_weight_pointwise"},
+    ),
+    (
+        "transposed grouped 3d",
+        True,
+        (1, 4, 3, 4, 3),
+        (4, 3, 3, 2, 2),
+        {"stride": (2, 1, 2), "padding": (1, 0, 0), "groups": 2},
+        {"conv_polyphase", "conv_im2col", "grad_weight_polyphase"},
+    ),
+    (
+        "transposed depthwise",
+        True,
+        (2, 3, 6, 5),
+        (3, 1, 3, 3),
+        {"stride": 2, "padding": 1, "groups": 3},
+        {"conv_polyphase", "conv_depthwise", "grad_weight_polyphase", "grad_weight_depthwise"},
+    ),
+]
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Records the names of the algorithm functions that run."""
+    called: set[str] = set()
+    for name in ALGORITHM_NAMES:
+        original = getattr(algorithms, name)
+
+        def wrapper(*args, _name=name, _original=original, **kwargs):
+            called.add(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(algorithms, name, wrapper)
+    return called
+
+
+def functional_name(transposed: bool, ndim: int) -> str:
+    return f"{'conv_transpose' if transposed else 'conv'}{ndim}d"
+
+
+def make_arrays(input_shape, weight_shape, transposed, groups, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(input_shape).astype(dtype)
+    w = rng.standard_normal(weight_shape).astype(dtype)
+    bias_size = weight_shape[1] * groups if transposed else weight_shape[0]
+    b = rng.standard_normal(bias_size).astype(dtype)
+    return x, w, b
+
+
+def torch_run(name, x, w, b, kwargs, grad_seed=1):
+    tensors = [torch.tensor(array, requires_grad=True) for array in (x, w, b)]
+    y = getattr(torch_functional, name)(*tensors, **kwargs)
+    g = np.random.default_rng(grad_seed).standard_normal(tuple(y.shape)).astype(x.dtype)
+    y.backward(torch.tensor(g))
+    return [y.detach().numpy(), *(t.grad.numpy() for t in tensors)], g
+
+
+def npconv_run(name, x, w, b, kwargs, g):
+    tensors = [npconv.tensor(array, requires_grad=True) for array in (x, w, b)]
+    y = getattr(F, name)(*tensors, **kwargs)
+    y.backward(npconv.tensor(g))
+    return [y.detach().numpy(), *(t.grad.numpy() for t in tensors)]
+
+
+def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.abs(ours.astype(np.float64) - reference).max() / max(np.abs(reference).max(), 1e-300))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_float64_paths_match_torch(case, spy: set[str]) -> None:
+    _, transposed, input_shape, weight_shape, kwargs, expected = case
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    ours = npconv_run(name, x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert mine.shape == theirs.shape, label
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert expected <= spy, f"expected {sorted(expected)} to run, ran {sorted(spy)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_float32_error_within_torchs(case) -> None:
+    """npconv's float32 error against a float64 reference is at most a few times torch's own."""
+    _, transposed, input_shape, weight_shape, kwargs, _ = case
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    exact, g = torch_run(name, x, w, b, kwargs)
+    arrays32 = [array.astype(np.float32) for array in (x, w, b)]
+    theirs, _ = torch_run(name, *arrays32, kwargs)
+    ours = npconv_run(name, *arrays32, kwargs, g.astype(np.float32))
+    for label, mine, torch_value, reference in zip(
+        ("output", "grad input", "grad weight", "grad bias"), ours, theirs, exact
+    ):
+        assert mine.dtype == np.float32, label
+        torch_error = relative_error(torch_value, reference)
+        assert relative_error(mine, reference) <= max(4 * torch_error, 1e-6), label
+
+
+def stuffed_reference(x, w, stride, padding, lhs_dilation, rhs_dilation, groups):
+    """torch's convolution of an explicitly zero-stuffed, padded input, with input and weight gradients."""
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    ndim = x.ndim - 2
+    size = [(s - 1) * d + 1 for s, d in zip(x.shape[2:], lhs_dilation)]
+    stuffed = xt.new_zeros((*x.shape[:2], *size))
+    stuffed[(slice(None), slice(None), *(slice(None, None, d) for d in lhs_dilation))] = xt
+    flat_pads = [p for pair in reversed(padding) for p in pair]
+    padded = torch_functional.pad(stuffed, flat_pads)
+    y = getattr(torch_functional, f"conv{ndim}d")(padded, wt, None, stride, 0, rhs_dilation, groups)
+    g = np.random.default_rng(5).standard_normal(tuple(y.shape))
+    y.backward(torch.tensor(g))
+    return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), g
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "stride", "padding", "lhs_dilation", "rhs_dilation", "groups"),
+    [
+        ((2, 4, 5, 6), (3, 4, 3, 2), (2, 3), [(2, 1), (0, -1)], (2, 3), (1, 2), 1),
+        ((1, 4, 7), (6, 2, 4), (3,), [(-1, 3)], (2,), (3,), 2),
+        ((2, 3, 4, 5), (6, 1, 3, 3), (2, 2), [(1, 2), (2, 0)], (3, 2), (1, 1), 3),
+        ((2, 6, 5, 4), (3, 6, 3, 3), (1, 1), [(2, 2), (-1, 1)], (2, 2), (2, 1), 1),
+    ],
+)
+def test_primitive_with_stride_and_lhs_dilation(
+    x_shape, w_shape, stride, padding, lhs_dilation, rhs_dilation, groups, spy
+):
+    """Stride and lhs dilation together, crops, and dilation: the primitive's general contract."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    y_ref, gx_ref, gw_ref, g = stuffed_reference(x, w, stride, padding, lhs_dilation, rhs_dilation, groups)
+    args = (stride, padding, lhs_dilation, rhs_dilation, groups)
+    y = primitive.conv_general(x, w, *args)
+    gx = primitive.conv_general_grad_input(g, w, x.shape[2:], *args)
+    gw = primitive.conv_general_grad_weight(x, g, w.shape[2:], *args)
+    for label, mine, theirs in (("output", y, y_ref), ("grad input", gx, gx_ref), ("grad weight", gw, gw_ref)):
+        assert mine.shape == theirs.shape, label
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert {"grad_weight_polyphase"} <= spy
+
+
+WORKSPACE_CASES = [
+    # (name, transposed, input, weight, kwargs, a function whose call count shows the blocking)
+    ("im2col rows", False, (3, 4, 12, 10), (5, 4, 3, 3), {"padding": 1}, "window_view"),
+    ("im2col samples", False, (6, 2, 6, 5), (3, 2, 2, 2), {"padding": 1, "stride": 2}, "window_view"),
+    ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 1, "groups": 4}, "_run_blocks"),
+    ("col2im", True, (5, 6, 8, 8), (6, 3, 4, 4), {"stride": 2, "padding": 1}, "_run_blocks"),
+]
+
+
+@pytest.mark.parametrize("case", WORKSPACE_CASES, ids=[case[0] for case in WORKSPACE_CASES])
+def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, transposed, input_shape, weight_shape, kwargs, counted = case
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    whole = npconv_run(name, x, w, b, kwargs, g)
+    calls: list[tuple] = []
+    original = getattr(algorithms, counted)
+
+    def counting(*args, **kwargs_):
+        calls.append(args)
+        return original(*args, **kwargs_)
+
+    monkeypatch.setattr(algorithms, counted, counting)
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 2048)
+    monkeypatch.setattr(algorithms, "ELEMENTWISE_BLOCK", 64)
+    blocked = npconv_run(name, x, w, b, kwargs, g)
+    for mine, full, theirs in zip(blocked, whole, reference):
+        np.testing.assert_allclose(mine, full, rtol=1e-12, atol=1e-12)
+        assert relative_error(mine, theirs) < 1e-12
+    if counted == "window_view":
+        assert len(calls) > input_shape[0]  # more unfold steps than samples in the forward pass alone
+    else:
+        steps = [args[2] for args in calls]
+        totals = [args[1] for args in calls]
+        assert any(step < total for step, total in zip(steps, totals)), "work was not split into blocks"
+
+
+def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scratch memory of a forward convolution follows WORKSPACE_BYTES (tracemalloc sees NumPy's buffers)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 16, 48, 48)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    args = ((1, 1), [(1, 1), (1, 1)], (1, 1), (1, 1), 1)
+    expected = torch_functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
+
+    def peak_extra() -> int:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        y = primitive.conv_general(x, w, *args)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert relative_error(y, expected) < 1e-5
+        return peak - y.nbytes
+
+    unfolded_bytes = 4 * 16 * 9 * 48 * 48 * 4  # the whole im2col matrix: 5.3 MB
+    assert peak_extra() < 1.5 * unfolded_bytes
+    workspace = 256 * 1024
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", workspace)
+    assert peak_extra() < 3 * workspace
