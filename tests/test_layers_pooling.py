@@ -20,7 +20,8 @@ def assert_close(actual, expected, dtype):
     assert actual.shape == expected.shape
     assert actual.dtype == expected.dtype
     tolerance = 1e-10 if dtype == np.float64 else 1e-5
-    scale = max(float(np.abs(expected).max(initial=0.0)), 1e-30)
+    finite = expected[np.isfinite(expected)] if expected.dtype.kind == "f" else expected
+    scale = max(float(np.abs(finite).max(initial=0.0)), 1e-30)
     np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
 
 
@@ -103,6 +104,33 @@ def test_max_pool_ties_pick_the_first_maximum_like_torch(ndim, shape, kwargs):
     check_pool(
         lambda x: ours(x, return_indices=True, **kwargs),
         lambda x: theirs(x, return_indices=True, **kwargs),
+        values,
+        np.float64,
+        with_indices=True,
+    )
+
+
+@pytest.mark.parametrize(("ndim", "shape", "kwargs"), MAX_CASES[::4])
+def test_max_pool_propagates_nan_and_points_at_it_like_torch(ndim, shape, kwargs):
+    rng = np.random.default_rng(4)
+    values = rng.standard_normal(shape)
+    values[rng.random(shape) < 0.15] = np.nan
+    ours, theirs = getattr(F, f"max_pool{ndim}d"), getattr(TF, f"max_pool{ndim}d")
+    check_pool(
+        lambda x: ours(x, return_indices=True, **kwargs),
+        lambda x: theirs(x, return_indices=True, **kwargs),
+        values,
+        np.float64,
+        with_indices=True,
+    )
+
+
+def test_max_pool_never_picks_padding_even_when_the_input_is_minus_infinity():
+    values = np.full((1, 1, 4, 5), -np.inf)
+    values[0, 0, 1, 2] = 1.0
+    check_pool(
+        lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+        lambda x: TF.max_pool2d(x, 3, 2, 1, return_indices=True),
         values,
         np.float64,
         with_indices=True,

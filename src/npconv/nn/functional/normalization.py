@@ -20,19 +20,18 @@ __all__ = ["batch_norm", "group_norm"]
 
 
 class Standardize(Function):
-    """x̂ = (x − mean) / √(var + eps) over ``axes`` (biased variance).
+    """x̂ = (x − mean) / √(var + eps) over ``axes``, given the batch ``mean`` and biased ``variance`` (kept
+    dims; see ``moments``).
 
-    Backward, with m the number of reduced elements: dx = (g − mean(g) − x̂ · mean(g · x̂)) / √(var + eps),
-    the means taken over the same axes.
+    Backward, the means taken over the same axes: dx = (g − mean(g) − x̂ · mean(g · x̂)) / √(var + eps).
     """
 
     @staticmethod
-    def forward(ctx: Context, x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        variance = (centered * centered).mean(axis=axes, keepdims=True)
+    def forward(
+        ctx: Context, x: np.ndarray, axes: tuple[int, ...], eps: float, mean: np.ndarray, variance: np.ndarray
+    ) -> np.ndarray:
         inverse_std = 1 / np.sqrt(variance + eps)
-        normalized = centered * inverse_std
+        normalized = (x - mean) * inverse_std
         ctx.save_for_backward(normalized, inverse_std)
         ctx.axes = axes
         return normalized
@@ -43,7 +42,14 @@ class Standardize(Function):
         axes = ctx.axes
         grad_mean = grad.mean(axis=axes, keepdims=True)
         projection = (grad * normalized).mean(axis=axes, keepdims=True)
-        return (grad - grad_mean - normalized * projection) * inverse_std, None, None
+        return (grad - grad_mean - normalized * projection) * inverse_std, None, None, None, None
+
+
+def moments(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and the biased variance of ``x`` over ``axes``, with the reduced dims kept."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    return mean, (centered * centered).mean(axis=axes, keepdims=True)
 
 
 def _channel_shape(ndim: int, channels: int) -> tuple[int, ...]:
@@ -114,9 +120,10 @@ def batch_norm(
     axes = (0, *range(2, x.ndim))
     shape = _channel_shape(x.ndim, channels)
     if training:
-        normalized = Standardize.apply(x, axes, eps)
-        if mean_buffer is not None or var_buffer is not None:
-            _update_running_stats(x._array, axes, mean_buffer, var_buffer, momentum)
+        mean, variance = moments(x._array, axes)
+        normalized = Standardize.apply(x, axes, eps, mean, variance)
+        _update_running_stats(mean.reshape(channels), variance.reshape(channels), x.numel() // channels,
+                              mean_buffer, var_buffer, momentum)
     else:
         if mean_buffer is None or var_buffer is None:
             raise RuntimeError("running_mean must be defined in evaluation mode")
@@ -127,15 +134,18 @@ def batch_norm(
 
 
 def _update_running_stats(
-    x: np.ndarray, axes: tuple[int, ...], running_mean: Tensor | None, running_var: Tensor | None, momentum: float
+    mean: np.ndarray,
+    variance: np.ndarray,
+    count: int,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    momentum: float,
 ) -> None:
-    count = x.size // x.shape[1]
-    mean = x.mean(axis=axes)
+    """running ← (1 − momentum)·running + momentum·batch, in place, with the unbiased batch variance."""
     if running_mean is not None:
         running_mean._array[...] = (1 - momentum) * running_mean._array + momentum * mean
     if running_var is not None:
-        centered = x - mean.reshape(_channel_shape(x.ndim, x.shape[1]))
-        unbiased = (centered * centered).sum(axis=axes) / max(count - 1, 1)
+        unbiased = variance * (count / max(count - 1, 1))
         running_var._array[...] = (1 - momentum) * running_var._array + momentum * unbiased
 
 
@@ -174,5 +184,5 @@ def group_norm(
                 f"{name} of shape {list(value.shape)} and input of shape {list(x.shape)}"
             )
     grouped = x.reshape(batch, num_groups, -1) if x.numel() else x.reshape(batch, num_groups, 0)
-    normalized = Standardize.apply(grouped, (2,), eps).reshape(x.shape)
+    normalized = Standardize.apply(grouped, (2,), eps, *moments(grouped._array, (2,))).reshape(x.shape)
     return _affine(normalized, w, b)

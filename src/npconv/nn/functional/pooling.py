@@ -176,23 +176,26 @@ def _window_view(array: np.ndarray, call: PoolCall, fill: Any) -> np.ndarray:
     return as_strided(padded, shape, strides, writeable=False)
 
 
+def _kernel_offsets(call: PoolCall) -> itertools.product:
+    """Every position within the kernel, in row-major order (the order torch scans a window)."""
+    return itertools.product(*(range(k) for k in call.kernel))
+
+
 def _lowest(dtype: np.dtype) -> Any:
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min if dtype.kind in "iu" else False
 
 
 # --------------------------------------------------------------------- derivative rules
 class GatherPlanes(Function):
-    """y[n, c, o] = x[n, c].flat[index[n, c, o]]: max pooling's values. The backward adds each gradient back
-    at its index (overlapping windows accumulate)."""
+    """y[n, c, o] = x[n, c].flat[index[n, c, o]]: max pooling's values, which the caller found together with
+    ``index`` and passes in as ``values``. The backward sends each gradient back to its index: by assignment
+    when no two outputs share an input position (``unique``), else summed (overlapping windows)."""
 
     @staticmethod
-    def forward(ctx: Context, x: np.ndarray, index: np.ndarray) -> np.ndarray:
-        plane_count = x.shape[0] * x.shape[1]
-        planes = x.reshape(plane_count, math.prod(x.shape[2:]))
-        ctx.shape = x.shape
+    def forward(ctx: Context, x: np.ndarray, index: np.ndarray, values: np.ndarray, unique: bool) -> np.ndarray:
+        ctx.shape, ctx.unique = x.shape, unique
         ctx.save_for_backward(index)
-        picked = np.take_along_axis(planes, index.reshape(plane_count, math.prod(index.shape[2:])), axis=1)
-        return picked.reshape(index.shape)
+        return values
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
@@ -200,8 +203,12 @@ class GatherPlanes(Function):
         plane_count = ctx.shape[0] * ctx.shape[1]
         plane_size = math.prod(ctx.shape[2:])
         offsets = np.arange(plane_count).reshape(ctx.shape[:2] + (1,) * (index.ndim - 2)) * plane_size
-        flat = np.bincount((index + offsets).ravel(), weights=grad.ravel(), minlength=plane_count * plane_size)
-        return flat.reshape(ctx.shape).astype(grad.dtype, copy=False), None
+        if ctx.unique:
+            flat = np.zeros(plane_count * plane_size, dtype=grad.dtype)
+            flat[(index + offsets).ravel()] = grad.ravel()
+        else:
+            flat = np.bincount((index + offsets).ravel(), weights=grad.ravel(), minlength=plane_count * plane_size)
+        return flat.reshape(ctx.shape).astype(grad.dtype, copy=False), None, None, None
 
 
 class AvgPool(Function):
@@ -211,7 +218,9 @@ class AvgPool(Function):
     def forward(ctx: Context, x: np.ndarray, call: PoolCall, divisor: np.ndarray) -> np.ndarray:
         ctx.call, ctx.divisor, ctx.shape = call, divisor, x.shape
         windows = _window_view(x, call, 0)
-        sums = windows.reshape(*windows.shape[: 2 + len(call.kernel)], math.prod(call.kernel)).sum(axis=-1)
+        sums = np.zeros(windows.shape[: 2 + len(call.kernel)], dtype=np.result_type(x.dtype, np.int64))
+        for offset in _kernel_offsets(call):
+            sums += windows[(..., *offset)]
         if x.dtype.kind in "iub":
             return (np.sign(sums) * (np.abs(sums) // divisor)).astype(x.dtype)
         return (sums / divisor).astype(x.dtype, copy=False)
@@ -224,7 +233,7 @@ class AvgPool(Function):
         padded_shape = (*ctx.shape[:2], *(n + lo + hi for n, lo, hi in zip(ctx.shape[2:], call.padding, high)))
         grad_padded = np.zeros(padded_shape, dtype=grad.dtype)
         # adjoint of the window sum: every kernel offset sends the scaled gradient back to the pixels it read
-        for offset in itertools.product(*(range(k) for k in call.kernel)):
+        for offset in _kernel_offsets(call):
             region = tuple(
                 slice(j * d, j * d + (out - 1) * s + 1, s)
                 for j, d, s, out in zip(offset, call.dilation, call.stride, call.output_size)
@@ -284,20 +293,51 @@ def max_pool_nd(
     x = as_input(input, op, "input")
     call = check_pool(op, ndim, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     x = _batched(x, call.batched)
-    windows = _window_view(x._array, call, _lowest(x._array.dtype))
-    best = windows.reshape(*windows.shape[: 2 + ndim], math.prod(call.kernel)).argmax(axis=-1)
-    offsets = np.unravel_index(best, call.kernel)
-    coordinates = [
-        np.arange(out).reshape((-1,) + (1,) * (ndim - 1 - axis)) * s + offset * d - p
-        for axis, (out, s, offset, d, p) in enumerate(
-            zip(call.output_size, call.stride, offsets, call.dilation, call.padding)
-        )
-    ]
-    indices = _flat_indices(coordinates, call.input_size).astype(np.int64)
-    values = _unbatched(GatherPlanes.apply(x, indices), call.batched)
+    values, indices = _window_maxima(x._array, call)
+    unique = all(s >= d * (k - 1) + 1 for s, d, k in zip(call.stride, call.dilation, call.kernel))
+    result = _unbatched(GatherPlanes.apply(x, indices, values, unique), call.batched)
     if not return_indices:
-        return values
-    return values, Tensor._wrap(indices if call.batched else indices[0])
+        return result
+    return result, Tensor._wrap(indices if call.batched else indices[0])
+
+
+def _window_maxima(array: np.ndarray, call: PoolCall) -> tuple[np.ndarray, np.ndarray]:
+    """Every window's maximum and its flat per-plane index, as torch finds them: the first maximum in window
+    order (the last NaN, when there is one), never a padding position.
+
+    One pass over the kernel offsets takes the running maximum; a second pass, from the last offset back to
+    the first, records the offset of each hit arithmetically (masked assignment is slow for random masks)."""
+    windows = _window_view(array, call, _lowest(array.dtype))
+    offsets = list(_kernel_offsets(call))
+    plane_strides = [math.prod(call.input_size[axis + 1 :]) for axis in range(len(call.kernel))]
+    starts = [
+        np.arange(out).reshape((-1,) + (1,) * (len(call.kernel) - 1 - axis)) * s - p
+        for axis, (out, s, p) in enumerate(zip(call.output_size, call.stride, call.padding))
+    ]
+    padded = any(call.padding) or any(call.high_padding())
+    maxima = windows[(..., *offsets[0])].copy()
+    for offset in offsets[1:]:
+        np.maximum(maxima, windows[(..., *offset)], out=maxima)
+    nan_windows = np.isnan(maxima) if array.dtype.kind == "f" else None
+    if nan_windows is not None and not nan_windows.any():
+        nan_windows = None
+    dtype = np.int32 if array.size < 2**31 else np.int64
+    shift = np.zeros(maxima.shape, dtype=dtype)
+    for offset in reversed(offsets):
+        candidate = windows[(..., *offset)]
+        hit = candidate == maxima
+        if padded:
+            for axis, (start, j, d) in enumerate(zip(starts, offset, call.dilation)):
+                coordinate = start + j * d
+                hit &= (coordinate >= 0) & (coordinate < call.input_size[axis])
+        if nan_windows is not None:
+            # torch keeps the last NaN: a NaN hit counts only where no later NaN was found
+            hit = np.where(nan_windows, np.isnan(candidate), hit)
+            nan_windows = nan_windows & ~hit
+        offset_shift = sum(j * d * step for j, d, step in zip(offset, call.dilation, plane_strides))
+        shift -= hit * (shift - dtype(offset_shift))
+    origin = sum(start * step for start, step in zip(starts, plane_strides))
+    return maxima, (shift + origin).astype(np.int64)
 
 
 def _avg_divisor(call: PoolCall, count_include_pad: bool, divisor_override: int | None) -> np.ndarray:
@@ -468,7 +508,9 @@ def adaptive_max_pool_nd(ndim: int, input: Any, output_size: Any, return_indices
     best = candidates.argmax(axis=-1) if candidates.shape[-1] else np.zeros(candidates.shape[:-1], dtype=np.int64)
     indices = np.take_along_axis(np.broadcast_to(flat, candidates.shape), best[..., None], axis=-1)[..., 0]
     indices = indices.astype(np.int64)
-    values = _unbatched(GatherPlanes.apply(x, indices), batched)
+    maxima = np.take_along_axis(candidates, best[..., None], axis=-1)[..., 0]
+    unique = all(size % out == 0 for size, out in zip(x.shape[2:], output) if out)
+    values = _unbatched(GatherPlanes.apply(x, indices, maxima, unique), batched)
     if not return_indices:
         return values
     return values, Tensor._wrap(indices if batched else indices[0])
