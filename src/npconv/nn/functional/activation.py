@@ -201,7 +201,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(result, values).astype(np.result_type(x, np.float32), copy=False)
 
 
-def _apply_inplace(input: Tensor, result: Tensor, inplace: bool) -> Tensor:  # noqa: A002
+def apply_inplace(input: Tensor, result: Tensor, inplace: bool) -> Tensor:  # noqa: A002
     """Honour ``inplace``: write into ``input`` when nothing is being recorded, else return ``result``."""
     if not inplace:
         return result
@@ -228,7 +228,7 @@ def relu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
         inplace: overwrite ``input`` (when not recording a graph). Default: False.
     """
     x = as_input(input, "relu", "input")
-    return _apply_inplace(x, ReLU.apply(x), inplace)
+    return apply_inplace(x, ReLU.apply(x), inplace)
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -240,7 +240,7 @@ def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) 
         inplace: overwrite ``input``. Default: False.
     """
     x = as_input(input, "leaky_relu", "input")
-    return _apply_inplace(x, LeakyReLU.apply(x, float(negative_slope)), inplace)
+    return apply_inplace(x, LeakyReLU.apply(x, float(negative_slope)), inplace)
 
 
 def prelu(input: Any, weight: Any) -> Tensor:  # noqa: A002
@@ -273,7 +273,7 @@ def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noq
         inplace: overwrite ``input``. Default: False.
     """
     x = _floating_input(input, "elu")
-    return _apply_inplace(x, ELU.apply(x, float(alpha)), inplace)
+    return apply_inplace(x, ELU.apply(x, float(alpha)), inplace)
 
 
 def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
@@ -298,7 +298,7 @@ def silu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
         inplace: overwrite ``input``. Default: False.
     """
     x = _floating_input(input, "silu")
-    return _apply_inplace(x, SiLU.apply(x), inplace)
+    return apply_inplace(x, SiLU.apply(x), inplace)
 
 
 def sigmoid(input: Any) -> Tensor:  # noqa: A002

@@ -10,6 +10,7 @@ from ...autograd import Context, Function
 from ...random import rng
 from ...tensor import Tensor
 from ._common import as_input
+from .activation import apply_inplace
 
 __all__ = ["dropout"]
 
@@ -54,10 +55,4 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
     else:
         keep = rng().random(x._array.shape) >= p
         scaled_mask = keep.astype(dtype) * dtype.type(1 / (1 - p))
-    result = MaskedScale.apply(x, scaled_mask)
-    if inplace:
-        x._check_inplace()
-        if result._node is None:
-            x._array[...] = result._array
-            return x
-    return result
+    return apply_inplace(x, MaskedScale.apply(x, scaled_mask), inplace)
