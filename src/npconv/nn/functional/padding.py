@@ -45,8 +45,12 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float | N
     if mode == "constant":
         return ops.Pad.apply(x, pairs, mode, 0 if value is None else value)
     if value not in (None, 0):
-        raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
     _check_mode_padding(x, pairs, mode, pad)
+    if mode == "circular" and any(lo < 0 or hi < 0 for lo, hi in pairs):
+        # torch crops by the negative pads first, then wraps around what is left
+        x = ops.Pad.apply(x, [(min(lo, 0), min(hi, 0)) for lo, hi in pairs], "constant", 0)
+        pairs = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
     return ops.Pad.apply(x, pairs, mode, 0)
 
 
@@ -67,7 +71,8 @@ def _check_mode_padding(x: Tensor, pairs: list[tuple[int, int]], mode: str, pad:
                 f"Argument #4: Padding size should be less than the corresponding input dimension, but "
                 f"got: padding ({lo}, {hi}) at dimension {axis} of input {list(shape)}"
             )
-        if mode == "circular" and (lo > size or hi > size):
+        kept = size - max(-lo, 0) - max(-hi, 0)  # circular wraps around what the negative pads leave
+        if mode == "circular" and (lo > kept or hi > kept):
             raise RuntimeError(
                 f"Padding value causes wrapping around more than once: padding ({lo}, {hi}) at "
                 f"dimension {axis} of input {list(shape)}"
