@@ -29,27 +29,47 @@ _ALL_MODES = "nearest | linear | bilinear | bicubic | trilinear | area | nearest
 
 
 class Resample(Function):
-    """y = Σ_taps w · x[index] along each spatial axis in turn."""
+    """y = Σ_taps w · x[index] along each spatial axis in turn.
+
+    Each axis's taps form an (out, in) matrix M, so the forward is x ×_axis M (one BLAS matmul per axis) and
+    the backward applies Mᵀ. Inputs with infinities or NaNs gather the taps instead, so that a non-finite value
+    reaches only the outputs that read it (0 · inf would spread NaN along the whole line)."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, taps: tuple[AxisTaps, ...]) -> np.ndarray:
-        ctx.taps = taps
+        ctx.matrices = [_tap_matrix(indices, weights, size, x.dtype) for indices, weights, size in taps]
+        finite = x.dtype.kind != "f" or bool(np.isfinite(x).all())
         for axis, (indices, weights, _) in enumerate(taps, start=2):
+            if finite:
+                x = _along_axis(x, ctx.matrices[axis - 2].T, axis)
+                continue
             layout = (-1,) + (1,) * (x.ndim - 1 - axis)
             result = np.take(x, indices[0], axis=axis) * weights[0].reshape(layout)
             for index, weight in zip(indices[1:], weights[1:]):
                 result += np.take(x, index, axis=axis) * weight.reshape(layout)
             x = result
-        return x
+        return np.ascontiguousarray(x)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
-        for axis, (indices, weights, size) in reversed(list(enumerate(ctx.taps, start=2))):
-            matrix = np.zeros((indices.shape[1], size), dtype=grad.dtype)
-            rows = np.broadcast_to(np.arange(indices.shape[1]), indices.shape)
-            np.add.at(matrix, (rows, indices), weights)
-            grad = np.swapaxes(np.swapaxes(grad, axis, -1) @ matrix, axis, -1)
+        for axis, matrix in reversed(list(enumerate(ctx.matrices, start=2))):
+            grad = _along_axis(grad, matrix.astype(grad.dtype, copy=False), axis)
         return np.ascontiguousarray(grad), None
+
+
+def _tap_matrix(indices: np.ndarray, weights: np.ndarray, size: int, dtype: np.dtype) -> np.ndarray:
+    """The (out, in) matrix whose row o holds output o's tap weights at its tap positions."""
+    matrix = np.zeros((indices.shape[1], size), dtype=np.result_type(dtype, weights.dtype))
+    rows = np.broadcast_to(np.arange(indices.shape[1]), indices.shape)
+    np.add.at(matrix, (rows, indices), weights)
+    return matrix
+
+
+def _along_axis(x: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
+    """Contract ``x``'s ``axis`` with the first axis of ``matrix`` (shape (len, new_len)), in place of it."""
+    if axis == x.ndim - 1:
+        return x @ matrix
+    return np.swapaxes(np.swapaxes(x, axis, -1) @ matrix, axis, -1)
 
 
 def _nearest_taps(size: int, out: int, scale: float | None, exact: bool) -> AxisTaps:
