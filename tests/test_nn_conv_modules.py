@@ -329,10 +329,6 @@ CONSTRUCTION_ERRORS = [
     ("Conv3d", (3, 4, 3), {"padding": "same", "stride": (1, 1, 2)}, ValueError,
      "padding='same' is not supported for strided convolutions"),
     ("Conv2d", (3, 4, 3), {"padding_mode": "mirror"}, ValueError, "but got padding_mode='mirror'"),
-    ("ConvTranspose2d", (3, 4, 3), {"padding_mode": "reflect"}, ValueError,
-     'Only "zeros" padding mode is supported for ConvTranspose2d'),
-    ("ConvTranspose1d", (3, 4, 3), {"padding_mode": "circular"}, ValueError,
-     'Only "zeros" padding mode is supported for ConvTranspose1d'),
     ("Conv2d", (-1, 4, 3), {}, RuntimeError, "-1"),
     ("Conv2d", (3, 4.0, 3), {}, TypeError, ""),
 ]

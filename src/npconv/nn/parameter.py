@@ -45,3 +45,17 @@ class Buffer(Tensor):
         self._retains_grad = False
         self.grad = None
         self.persistent = persistent
+
+
+class UninitializedParameter(Parameter):
+    """The placeholder weight of a lazy layer until its first call fixes the shape."""
+
+    def __init__(self, requires_grad: bool = True, dtype: Any = None) -> None:
+        super().__init__(np.empty(0, dtype=dtype or np.float32), requires_grad)
+
+    def materialize(self, shape: tuple[int, ...]) -> Parameter:
+        """A real Parameter of ``shape`` (values uninitialised) with this placeholder's dtype."""
+        return Parameter(np.empty(shape, dtype=self._array.dtype), self.requires_grad)
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"

@@ -19,10 +19,24 @@ from ...conv import arguments
 from ...tensor import DEFAULT_FLOAT, Tensor
 from .. import init
 from ..functional import conv as conv_functional
-from ..parameter import Parameter
+from ..functional.padding_modes import conv_transpose_nd_with_padding_mode
+from ..parameter import Parameter, UninitializedParameter
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
+__all__ = [
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+]
 
 IntOrTuple = int | Sequence[int]
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -202,7 +216,6 @@ class _ConvTransposeNd(_ConvNd):
     dilation)."""
 
     _transposed: ClassVar[bool] = True
-    _padding_modes: ClassVar[tuple[str, ...]] = ("zeros",)
 
     def __init__(
         self,
@@ -227,11 +240,13 @@ class _ConvTransposeNd(_ConvNd):
 
     def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
         """``output_size`` (spatial, or with the batch and channel dims) picks the output_padding that
-        reaches it; ValueError when it lies outside [min, min + stride − 1] in some dimension."""
-        self._check_padding_mode(self.padding_mode)
-        return conv_functional.conv_transpose_nd(
+        reaches it; ValueError when it lies outside [min, min + stride − 1] in some dimension.
+
+        padding_mode 'reflect', 'replicate' or 'circular' (which torch rejects here) gives the exact adjoint
+        of the Conv layer with the same configuration and weight."""
+        return conv_transpose_nd_with_padding_mode(
             self._ndim, input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-            self.groups, self.dilation, output_size=output_size,
+            self.groups, self.dilation, self.padding_mode, output_size=output_size,
         )
 
 
@@ -491,3 +506,133 @@ class ConvTranspose3d(_ConvTransposeNd):
     """
 
     _ndim = 3
+
+
+class _LazyConvMixin:
+    """A conv layer whose ``in_channels`` is taken from the first input it sees (torch's ``LazyConv*``).
+
+    Until then ``in_channels`` is 0 and the weight and bias are ``UninitializedParameter``s; the first call
+    creates them with the inferred shape, initialises them as the layer would have been, and turns the
+    layer into its plain class (``LazyConv2d`` → ``Conv2d``)."""
+
+    cls_to_become: ClassVar[type[_ConvNd]]
+
+    def _become_lazy(self) -> None:
+        layer: Any = self
+        layer.in_channels = 0
+        dtype = layer.weight._array.dtype
+        layer.weight = UninitializedParameter(dtype=dtype)
+        if layer.bias is not None:
+            layer.bias = UninitializedParameter(dtype=dtype)
+
+    def has_uninitialized_params(self) -> bool:
+        layer: Any = self
+        return any(isinstance(p, UninitializedParameter) for p in layer._parameters.values())
+
+    def _initialize_from(self, input: Any) -> None:  # noqa: A002
+        layer: Any = self
+        ndim = layer._ndim
+        shape = tuple(input.shape)
+        if len(shape) not in (ndim + 1, ndim + 2):
+            raise RuntimeError(
+                f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {type(self).__name__}, "
+                f"but got input of size: {list(shape)}"
+            )
+        in_channels = shape[1] if len(shape) == ndim + 2 else shape[0]
+        if in_channels == 0 or in_channels % layer.groups:
+            raise ValueError(
+                f"in_channels must be divisible by groups, but the input has {in_channels} channels and "
+                f"groups={layer.groups}"
+            )
+        layer.in_channels = in_channels
+        per_group = layer.out_channels // layer.groups
+        if layer._transposed:
+            weight_shape = (in_channels, per_group, *layer.kernel_size)
+        else:
+            weight_shape = (layer.out_channels, in_channels // layer.groups, *layer.kernel_size)
+        layer.weight = layer.weight.materialize(weight_shape)
+        if layer.bias is not None:
+            layer.bias = layer.bias.materialize((layer.out_channels,))
+        layer.__class__ = self.cls_to_become
+        layer.reset_parameters()
+
+    def __call__(self, input: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        if self.has_uninitialized_params():
+            self._initialize_from(input)
+        return Module.__call__(self, input, *args, **kwargs)  # type: ignore[arg-type]
+
+    def reset_parameters(self) -> None:
+        """Nothing to initialise while lazy: the first call initialises, after the class has changed, so
+        the random draws are those of the plain layer built with the inferred in_channels."""
+
+
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    """``Conv1d`` whose in_channels is inferred from the first input (``input.size(1)``, or ``size(0)``
+    unbatched). Arguments as ``Conv1d`` without ``in_channels``."""
+
+    cls_to_become = Conv1d
+
+    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: arguments.PaddingArg = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        Conv1d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        self._become_lazy()
+
+
+class LazyConv2d(_LazyConvMixin, Conv2d):
+    """``Conv2d`` whose in_channels is inferred from the first input. Arguments as ``Conv2d`` without
+    ``in_channels``.
+
+    Example:
+        >>> m = nn.LazyConv2d(8, 3)
+        >>> m(npconv.randn(2, 3, 5, 5)).shape, type(m).__name__
+        (npconv.Size([2, 8, 3, 3]), 'Conv2d')
+    """
+
+    cls_to_become = Conv2d
+
+    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: arguments.PaddingArg = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        Conv2d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        self._become_lazy()
+
+
+class LazyConv3d(_LazyConvMixin, Conv3d):
+    """``Conv3d`` whose in_channels is inferred from the first input. Arguments as ``Conv3d`` without
+    ``in_channels``."""
+
+    cls_to_become = Conv3d
+
+    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: arguments.PaddingArg = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        Conv3d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        self._become_lazy()
+
+
+class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
+    """``ConvTranspose1d`` whose in_channels is inferred from the first input. Arguments as
+    ``ConvTranspose1d`` without ``in_channels``."""
+
+    cls_to_become = ConvTranspose1d
+
+    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True, dilation: IntOrTuple = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        ConvTranspose1d.__init__(self, groups, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode, device, dtype)
+        self._become_lazy()
+
+
+class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
+    """``ConvTranspose2d`` whose in_channels is inferred from the first input. Arguments as
+    ``ConvTranspose2d`` without ``in_channels``."""
+
+    cls_to_become = ConvTranspose2d
+
+    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True, dilation: IntOrTuple = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        ConvTranspose2d.__init__(self, groups, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode, device, dtype)
+        self._become_lazy()
+
+
+class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
+    """``ConvTranspose3d`` whose in_channels is inferred from the first input. Arguments as
+    ``ConvTranspose3d`` without ``in_channels``."""
+
+    cls_to_become = ConvTranspose3d
+
+    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True, dilation: IntOrTuple = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        ConvTranspose3d.__init__(self, groups, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode, device, dtype)
+        self._become_lazy()
