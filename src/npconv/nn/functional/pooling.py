@@ -165,7 +165,7 @@ def check_pool(
 def _window_view(array: np.ndarray, call: PoolCall, fill: Any) -> np.ndarray:
     """Pad ``array`` (N, C, *spatial) with ``fill`` and view it as windows (N, C, *out, *kernel)."""
     pads = [(0, 0), (0, 0), *zip(call.padding, call.high_padding())]
-    padded = np.pad(array, pads, constant_values=fill)
+    padded = np.pad(array, pads, constant_values=fill) if any(any(pair) for pair in pads) else array
     spatial_strides = padded.strides[2:]
     shape = (*padded.shape[:2], *call.output_size, *call.kernel)
     strides = (
@@ -218,7 +218,8 @@ class AvgPool(Function):
     def forward(ctx: Context, x: np.ndarray, call: PoolCall, divisor: np.ndarray) -> np.ndarray:
         ctx.call, ctx.divisor, ctx.shape = call, divisor, x.shape
         windows = _window_view(x, call, 0)
-        sums = np.zeros(windows.shape[: 2 + len(call.kernel)], dtype=np.result_type(x.dtype, np.int64))
+        accumulator = x.dtype if x.dtype.kind in "fc" else np.dtype(np.int64)
+        sums = np.zeros(windows.shape[: 2 + len(call.kernel)], dtype=accumulator)
         for offset in _kernel_offsets(call):
             sums += windows[(..., *offset)]
         if x.dtype.kind in "iub":
@@ -251,14 +252,21 @@ class PerAxisMatrix(Function):
     def forward(ctx: Context, x: np.ndarray, matrices: tuple[np.ndarray, ...]) -> np.ndarray:
         ctx.matrices = matrices
         for axis, matrix in enumerate(matrices, start=2):
-            x = np.swapaxes(np.swapaxes(x, axis, -1) @ matrix.T, axis, -1)
+            x = along_axis(x, matrix.T, axis)
         return np.ascontiguousarray(x)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
         for axis, matrix in enumerate(ctx.matrices, start=2):
-            grad = np.swapaxes(np.swapaxes(grad, axis, -1) @ matrix, axis, -1)
+            grad = along_axis(grad, matrix.astype(grad.dtype, copy=False), axis)
         return np.ascontiguousarray(grad), None
+
+
+def along_axis(x: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
+    """Contract ``x``'s ``axis`` with the first axis of ``matrix`` (shape (len, new_len)), in place of it."""
+    if axis == x.ndim - 1:
+        return x @ matrix
+    return np.swapaxes(np.swapaxes(x, axis, -1) @ matrix, axis, -1)
 
 
 # --------------------------------------------------------------------- max and average pooling

@@ -17,7 +17,7 @@ import numpy as np
 from ...autograd import Context, Function
 from ...tensor import Tensor
 from ._common import as_input
-from .pooling import adaptive_avg_pool_nd
+from .pooling import adaptive_avg_pool_nd, along_axis
 
 __all__ = ["interpolate", "upsample"]
 
@@ -41,7 +41,7 @@ class Resample(Function):
         finite = x.dtype.kind != "f" or bool(np.isfinite(x).all())
         for axis, (indices, weights, _) in enumerate(taps, start=2):
             if finite:
-                x = _along_axis(x, ctx.matrices[axis - 2].T, axis)
+                x = along_axis(x, ctx.matrices[axis - 2].T, axis)
                 continue
             layout = (-1,) + (1,) * (x.ndim - 1 - axis)
             result = np.take(x, indices[0], axis=axis) * weights[0].reshape(layout)
@@ -53,7 +53,7 @@ class Resample(Function):
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
         for axis, matrix in reversed(list(enumerate(ctx.matrices, start=2))):
-            grad = _along_axis(grad, matrix.astype(grad.dtype, copy=False), axis)
+            grad = along_axis(grad, matrix.astype(grad.dtype, copy=False), axis)
         return np.ascontiguousarray(grad), None
 
 
@@ -63,13 +63,6 @@ def _tap_matrix(indices: np.ndarray, weights: np.ndarray, size: int, dtype: np.d
     rows = np.broadcast_to(np.arange(indices.shape[1]), indices.shape)
     np.add.at(matrix, (rows, indices), weights)
     return matrix
-
-
-def _along_axis(x: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
-    """Contract ``x``'s ``axis`` with the first axis of ``matrix`` (shape (len, new_len)), in place of it."""
-    if axis == x.ndim - 1:
-        return x @ matrix
-    return np.swapaxes(np.swapaxes(x, axis, -1) @ matrix, axis, -1)
 
 
 def _nearest_taps(size: int, out: int, scale: float | None, exact: bool) -> AxisTaps:
