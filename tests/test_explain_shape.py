@@ -3,6 +3,7 @@ fields and jumps for generated layers, layer chains and whole architectures; CLI
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import subprocess
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from hypothesis import given
+from hypothesis import strategies as st
 
 import architectures  # tests/architectures.py (pytest puts tests/ on sys.path)
 import npconv
@@ -407,6 +410,11 @@ def test_cli_prints_the_table(capsys: pytest.CaptureFixture) -> None:
         ("import os", "1,3,9,9", ["layer 1", "constructor call"]),
         ("ReLU(); os.system('true')", "1,3,9,9", ["layer 2", "not a known layer"]),
         ("Conv2d(3, 4, 3).__class__", "1,3,9,9", ["layer 1", "constructor call"]),
+        ("ReLU(); Conv2d(3, 4, 3, stride=0)", "1,3,9,9", ["layer 2", "stride"]),
+        ("Upsample(scale_factor='x')", "1,3,9,9", ["layer 1", "Upsample"]),
+        ("Dropout(p=2)", "1,3,9,9", ["layer 1", "between 0 and 1"]),
+        ("ConvTranspose2d(3, 4, 3, output_padding=2)", "1,3,9,9", ["layer 1", "output padding"]),
+        ("Conv1d(3, 4, 3)", "1,3,9,9", ["layer 1", "3-d input"]),
     ],
 )
 def test_cli_errors(spec: str, shape: str, parts: list[str], capsys: pytest.CaptureFixture) -> None:
@@ -417,6 +425,27 @@ def test_cli_errors(spec: str, shape: str, parts: list[str], capsys: pytest.Capt
     assert "Traceback" not in captured.err
     for part in parts:
         assert part in captured.err
+
+
+literals = st.recursive(
+    st.one_of(st.integers(-2, 6), st.sampled_from(["same", "valid", "causal", "x", None, True, 0.5, 2.0])),
+    lambda inner: st.tuples(inner, inner) | st.lists(inner, max_size=3),
+    max_leaves=4,
+)
+
+
+@given(
+    name=st.sampled_from(known_layers()),
+    args=st.lists(literals, max_size=4),
+    shape=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+)
+def test_cli_never_raises_on_arbitrary_literals(name: str, args: list, shape: list[int]) -> None:
+    spec = f"{name}({', '.join(repr(a) for a in args)})"
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        code = main(["shape", spec, "--input", ",".join(map(str, shape))])
+    assert code in (0, 2)
+    assert "Traceback" not in output.getvalue()
 
 
 def test_cli_bad_input_shape_exits_2() -> None:

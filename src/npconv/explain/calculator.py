@@ -158,6 +158,12 @@ def _require_positive_int(value: Any, name: str, layer: str) -> int:
     return int(value)
 
 
+def _require_positive(layer: str, **values: tuple[int, ...]) -> None:
+    for name, numbers in values.items():
+        if any(n <= 0 for n in numbers):
+            raise LayerError(f"{layer}: {name} must be positive, but got {name}={list(numbers)}")
+
+
 def _dim_names(ndim: int) -> tuple[str, ...]:
     return SPATIAL_NAMES.get(ndim, tuple(f"dim{i}" for i in range(ndim)))
 
@@ -217,8 +223,11 @@ def _conv_rule(config: dict[str, Any], layer: str, input_shape: Shape, ndim: int
         stride = arguments.expand_arg(config["stride"], ndim, "stride", op)
         dilation = arguments.expand_arg(config["dilation"], ndim, "dilation", op)
         normalized = arguments.normalize_padding(config["padding"], ndim, op)
+        _require_positive(layer, kernel_size=kernel, stride=stride, dilation=dilation)
         spatial = input_shape[-ndim:]
         pairs = arguments.resolve_conv_padding(normalized, spatial, kernel, stride, dilation)
+    except LayerError:
+        raise
     except (ValueError, RuntimeError, TypeError) as error:
         raise LayerError(f"{layer}: {error}") from None
     weight_shape = (out_channels, in_channels // groups, *kernel)
@@ -312,7 +321,9 @@ def _pool_rule(config: dict[str, Any], layer: str, input_shape: Shape, ndim: int
     when the last window would start inside the right padding)."""
     op = f"{'max' if is_max else 'avg'}_pool{ndim}d"
     _check_rank(layer, input_shape, (ndim + 1, ndim + 2))
-    ceil_mode = bool(config.get("ceil_mode", False))
+    ceil_mode = config.get("ceil_mode", False)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise LayerError(f"{layer}: ceil_mode must be a bool, but got {ceil_mode!r}")
     try:
         kernel = pooling.expand_pool_arg(config["kernel_size"], ndim, "kernel_size", op)
         stride_arg = config["stride"]
@@ -360,14 +371,18 @@ def _adaptive_pool_rule(config: dict[str, Any], layer: str, input_shape: Shape, 
     outputs, formulas, steps = [], [], []
     for name, size, wanted in zip(_dim_names(ndim), spatial, requested):
         out = size if wanted is None else wanted
-        if not _is_int(out) or out <= 0 or size <= 0:
-            raise LayerError(f"{layer}: dim {name}: output_size must be a positive integer, but got {wanted!r}")
+        if not _is_int(out) or out < 0:
+            raise LayerError(f"{layer}: dim {name}: output_size must be a non-negative integer, but got {wanted!r}")
+        outputs.append(out)
+        if out == 0:
+            formulas.append(f"{name}: adaptive, {size} → 0 (empty)")
+            steps.append((Fraction(0), Fraction(1)))
+            continue
         starts, ends = pooling.adaptive_bins(size, out)
         windows = ends - starts
         low, high = int(windows.min()), int(windows.max())
         lengths = str(low) if low == high else f"{low}–{high}"
         formulas.append(f"{name}: adaptive, {size} → {out} (windows of {lengths})")
-        outputs.append(out)
         steps.append((Fraction(high - 1), Fraction(size, out)))
     return LayerMath(output_shape=(*input_shape[:-ndim], *outputs), formulas=formulas, field_steps=steps)
 
@@ -473,6 +488,10 @@ def _elementwise_rule(config: dict[str, Any], layer: str, input_shape: Shape, na
         if count != 1 and (len(input_shape) < 2 or input_shape[1] != count):
             raise LayerError(f"{layer}: channel mismatch: num_parameters={count} but the input {_fmt_shape(input_shape)} has a different channel count")
         return LayerMath(output_shape=tuple(input_shape), weight_shape=(count,))
+    if "Dropout" in name:
+        probability = config.get("p", 0.5)
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
+            raise LayerError(f"{layer}: dropout probability has to be between 0 and 1, but got {probability!r}")
     return LayerMath(output_shape=tuple(input_shape))
 
 
@@ -541,8 +560,9 @@ class ReceptiveField:
         values = [self.axes.get(axis, (Fraction(1), Fraction(1))) for axis in axes]
         return tuple(v[0] for v in values), tuple(v[1] for v in values)
 
-    def largest(self) -> Fraction:
-        return max((v[0] for v in self.axes.values()), default=Fraction(1)) if not self.whole else Fraction(10**18)
+    def rank(self) -> tuple[bool, Fraction]:
+        """Sort key: a field covering the whole input ranks first, then the largest receptive field."""
+        return self.whole, max((v[0] for v in self.axes.values()), default=Fraction(1))
 
 
 def _spatial_ndim(name: str, shape: Shape) -> int:
@@ -585,7 +605,13 @@ def analyze(calls: Sequence[LayerCall], input_shape: Sequence[int], show_formula
     reports = []
     for call in calls:
         config = _bind(call)
-        result = layer_math(call.name, config, shape, f"layer {call.index} `{call.text}`")
+        label = f"layer {call.index} `{call.text}`"
+        try:
+            result = layer_math(call.name, config, shape, label)
+        except (TypeError, ValueError, ArithmeticError, IndexError) as error:
+            if isinstance(error, LayerError):
+                raise
+            raise LayerError(f"{label}: invalid arguments for {call.name}: {error}") from None
         receptive = receptive.step(result.field_steps)
         field_values, jump_values = receptive.describe(_spatial_ndim(call.name, result.output_shape))
         reports.append(
@@ -661,7 +687,7 @@ class _Recorder:
             return self.fields[id(tensor)][1]
         if not self.fields:
             return ReceptiveField()
-        return max((entry[1] for entry in self.fields.values()), key=lambda f: f.largest())
+        return max((entry[1] for entry in self.fields.values()), key=ReceptiveField.rank)
 
     def record(self, path: str, module: Any, inputs: tuple[Any, ...], output: Any) -> None:
         tensor_in, tensor_out = _first_tensor(inputs), _first_tensor(output)
