@@ -39,8 +39,15 @@ def _vgg_feature_calls(config: list[Any]) -> list[str]:
 VGG11_SPEC = "; ".join(
     _vgg_feature_calls(VGG11_CONFIG)
     + [
-        "AdaptiveAvgPool2d((7, 7))", "Flatten()", "Linear(25088, 4096)", "ReLU(True)", "Dropout()",
-        "Linear(4096, 4096)", "ReLU(True)", "Dropout()", "Linear(4096, 1000)",
+        "AdaptiveAvgPool2d((7, 7))",
+        "Flatten()",
+        "Linear(25088, 4096)",
+        "ReLU(True)",
+        "Dropout()",
+        "Linear(4096, 4096)",
+        "ReLU(True)",
+        "Dropout()",
+        "Linear(4096, 1000)",
     ]
 )
 
@@ -59,7 +66,9 @@ def build(lib: ModuleType, name: str, **options: Any) -> Any:
             self.bn2 = nn.BatchNorm2d(planes)
             self.downsample = None
             if stride != 1 or inplanes != planes:
-                self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+                )
 
         def forward(self, x: Any) -> Any:
             identity = x if self.downsample is None else self.downsample(x)
@@ -77,7 +86,11 @@ def build(lib: ModuleType, name: str, **options: Any) -> Any:
             widths, inplanes = (64, 128, 256, 512), 64
             for index, planes in enumerate(widths, start=1):
                 stride = 1 if index == 1 else 2
-                setattr(self, f"layer{index}", nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)))
+                setattr(
+                    self,
+                    f"layer{index}",
+                    nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)),
+                )
                 inplanes = planes
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
             self.fc = nn.Linear(512, num_classes)
@@ -90,8 +103,12 @@ def build(lib: ModuleType, name: str, **options: Any) -> Any:
     class DoubleConv(nn.Sequential):
         def __init__(self, in_channels: int, out_channels: int) -> None:
             super().__init__(
-                nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
-                nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+                nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
             )
 
     class UNet(nn.Module):
@@ -135,8 +152,13 @@ def build(lib: ModuleType, name: str, **options: Any) -> Any:
     def vgg11(num_classes: int = 1000) -> Any:
         """torchvision's VGG-11: features, AdaptiveAvgPool2d((7, 7)), a 4096-4096 classifier."""
         classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(True),
-            nn.Dropout(), nn.Linear(4096, num_classes),
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(True),
+            nn.Dropout(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(True),
+            nn.Dropout(),
+            nn.Linear(4096, num_classes),
         )
         return nn.Sequential(vgg11_features(), nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), classifier)
 
@@ -146,14 +168,26 @@ def build(lib: ModuleType, name: str, **options: Any) -> Any:
 
     def alexnet_features() -> Any:
         return nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
         )
 
     builders = {
-        "resnet18": ResNet18, "unet": UNet, "vgg11": vgg11, "vgg11_cifar": vgg11_cifar, "alexnet_features": alexnet_features,
+        "resnet18": ResNet18,
+        "unet": UNet,
+        "vgg11": vgg11,
+        "vgg11_cifar": vgg11_cifar,
+        "alexnet_features": alexnet_features,
     }
     return builders[name](**options)

@@ -42,10 +42,17 @@ def _conv_case(rng: np.random.Generator, ndim: int, transposed: bool) -> tuple:
     stride = tuple(int(s) for s in rng.integers(1, 4, ndim))
     dilation = tuple(int(d) for d in rng.integers(1, 3, ndim))
     spatial = tuple(int(d * (k - 1) + 1 + rng.integers(0, 9)) for k, d in zip(kernel, dilation))
-    kwargs = {"stride": stride if rng.random() < 0.7 else stride[0], "dilation": dilation, "groups": groups, "bias": bool(rng.random() < 0.6)}
+    kwargs = {
+        "stride": stride if rng.random() < 0.7 else stride[0],
+        "dilation": dilation,
+        "groups": groups,
+        "bias": bool(rng.random() < 0.6),
+    }
     padding_choice = rng.integers(0, 4)
     if transposed:
-        kwargs["padding"] = tuple(int(rng.integers(0, d * (k - 1) + 1)) for k, d in zip(kernel, dilation)) if padding_choice else 0
+        kwargs["padding"] = (
+            tuple(int(rng.integers(0, d * (k - 1) + 1)) for k, d in zip(kernel, dilation)) if padding_choice else 0
+        )
         kwargs["output_padding"] = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
     elif padding_choice == 0:
         kwargs["padding"] = "valid"
@@ -90,8 +97,18 @@ def _other_case(rng: np.random.Generator, index: int) -> tuple:
     if kind == 4:
         mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[ndim] if rng.random() < 0.5 else "nearest"
         if rng.random() < 0.5:
-            return "Upsample", (), {"scale_factor": float(rng.choice([0.5, 1.5, 2.0, 3.0])), "mode": mode}, (2, 3, *spatial)
-        return "Upsample", (), {"size": tuple(int(n) for n in rng.integers(1, 12, ndim)), "mode": mode}, (2, 3, *spatial)
+            return (
+                "Upsample",
+                (),
+                {"scale_factor": float(rng.choice([0.5, 1.5, 2.0, 3.0])), "mode": mode},
+                (2, 3, *spatial),
+            )
+        return (
+            "Upsample",
+            (),
+            {"size": tuple(int(n) for n in rng.integers(1, 12, ndim)), "mode": mode},
+            (2, 3, *spatial),
+        )
     return str(rng.choice(["ReLU", "Dropout", "Identity", "Sigmoid", "GELU"])), (), {}, (2, 3, *spatial)
 
 
@@ -126,6 +143,7 @@ def expected_macs(name: str, layer: torch.nn.Module, x: torch.Tensor, y: torch.T
 def expected_field(name: str, args: tuple, kwargs: dict, ndim: int) -> tuple[tuple, tuple] | None:
     """Receptive field and jump of one conv or pooling layer from its definition: a window of
     dilation·(kernel − 1) + 1 input pixels, stepping by the stride."""
+
     def per_dim(value, default):
         value = default if value is None else value
         return tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
@@ -187,7 +205,9 @@ def test_padding_extensions(spec: str, shape: tuple[int, ...], torch_pads: tuple
     if torch_pads is not None:  # explicit (lo, hi) pairs: torch pads first, then a valid conv
         expected = tuple(layer(TF.pad(torch.zeros(shape), torch_pads)).shape)
     elif padding == "same":
-        expected = tuple(torch.nn.functional.conv2d(torch.zeros(shape), layer.weight, padding="same", dilation=layer.dilation).shape)
+        expected = tuple(
+            torch.nn.functional.conv2d(torch.zeros(shape), layer.weight, padding="same", dilation=layer.dilation).shape
+        )
     else:  # TensorFlow's SAME: out = ceil(in / stride)
         stride = layer.stride
         expected = (shape[0], layer.out_channels, *(-(-n // s) for n, s in zip(spatial, stride)))
@@ -245,7 +265,9 @@ def random_chain(rng: np.random.Generator) -> list[tuple[str, tuple, dict]]:
             layers.append(("Conv1d", (channels, out, kernel), kwargs))
             channels = out
         else:
-            layers.append(("AvgPool1d", (kernel,), {"stride": stride, "padding": int(rng.integers(0, kernel // 2 + 1))}))
+            layers.append(
+                ("AvgPool1d", (kernel,), {"stride": stride, "padding": int(rng.integers(0, kernel // 2 + 1))})
+            )
     return layers
 
 
@@ -276,9 +298,11 @@ def torch_leaf_outputs(model: torch.nn.Module, shape: tuple[int, ...]) -> list[t
     handles = []
     for path, module in model.named_modules():
         if next(module.children(), None) is None:
+
             def hook(module, inputs, output, path=path):
                 name = type(module).__name__
                 records.append((path, tuple(output.shape), expected_macs(name, module, inputs[0], output)))
+
             handles.append(module.register_forward_hook(hook))
     with torch.no_grad():
         model.eval()(torch.zeros(shape))
@@ -381,7 +405,9 @@ def test_summary_of_a_model_with_two_inputs_and_unknown_leaf() -> None:
 
 # --------------------------------------------------------------------------------------------- CLI
 def test_cli_prints_the_table(capsys: pytest.CaptureFixture) -> None:
-    code = main(["shape", "Conv2d(3, 64, 7, stride=2, padding=3); MaxPool2d(3, stride=2, padding=1)", "--input", "1,3,224,224"])
+    code = main(
+        ["shape", "Conv2d(3, 64, 7, stride=2, padding=3); MaxPool2d(3, stride=2, padding=1)", "--input", "1,3,224,224"]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "floor((224 + 2·3 − 1·(7 − 1) − 1) / 2) + 1 = 112" in out
@@ -394,7 +420,11 @@ def test_cli_prints_the_table(capsys: pytest.CaptureFixture) -> None:
     [
         ("Conv2d(3, 8, 7)", "1,3,5,9", ["layer 1", "`Conv2d(3, 8, 7)`", "dim H", "5 + 0 + 0"]),
         ("Conv2d(3, 8, 3, padding=(0, 1), dilation=(1, 6))", "1,3,9,9", ["dim W", "13"]),
-        ("Conv2d(3, 16, 3); Conv2d(8, 4, 3)", "1,3,9,9", ["layer 2", "`Conv2d(8, 4, 3)`", "16 channels", "in_channels=8"]),
+        (
+            "Conv2d(3, 16, 3); Conv2d(8, 4, 3)",
+            "1,3,9,9",
+            ["layer 2", "`Conv2d(8, 4, 3)`", "16 channels", "in_channels=8"],
+        ),
         ("Conv2d(3, 6, 3, groups=4)", "1,3,9,9", ["layer 1", "divisible by groups"]),
         ("MaxPool2d(5)", "1,1,4,8", ["layer 1", "dim H"]),
         ("Flatten(); Linear(10, 2)", "1,3,2,2", ["layer 2", "12", "in_features=10"]),
@@ -458,7 +488,10 @@ def test_injection_does_not_execute(tmp_path: Path, capsys: pytest.CaptureFixtur
     target = tmp_path / "created"
     touch = f"__import__('pathlib').Path({str(target)!r}).touch()"
     completed = subprocess.run(
-        [sys.executable, "-m", "npconv", "shape", touch, "--input", "1,3,8,8"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "npconv", "shape", touch, "--input", "1,3,8,8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr and "not a known layer" in completed.stderr

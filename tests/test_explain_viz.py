@@ -24,8 +24,24 @@ def cell_center(origin: tuple[int, int], row: int, col: int) -> tuple[int, int]:
 def test_sliding_1d_frames_gif_and_pixels(tmp_path: Path) -> None:
     length, kernel, stride, padding, dilation = 7, 3, 2, 1, 2
     out_length = (length + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1  # 3
-    code = main(["viz", "sliding", "--out", str(tmp_path), "--input", str(length), "--kernel", str(kernel),
-                 "--stride", str(stride), "--padding", str(padding), "--dilation", str(dilation)])
+    code = main(
+        [
+            "viz",
+            "sliding",
+            "--out",
+            str(tmp_path),
+            "--input",
+            str(length),
+            "--kernel",
+            str(kernel),
+            "--stride",
+            str(stride),
+            "--padding",
+            str(padding),
+            "--dilation",
+            str(dilation),
+        ]
+    )
     assert code == 0
     frames = sorted(tmp_path.glob("sliding_*.png"))
     assert [f.name for f in frames] == [f"sliding_{i:03d}.png" for i in range(out_length)]
@@ -56,7 +72,22 @@ def test_sliding_1d_frames_gif_and_pixels(tmp_path: Path) -> None:
 
 
 def test_sliding_2d_dilated_frame(tmp_path: Path) -> None:
-    code = main(["viz", "sliding", "--out", str(tmp_path), "--input", "5,6", "--kernel", "2", "--dilation", "2,3", "--padding", "0"])
+    code = main(
+        [
+            "viz",
+            "sliding",
+            "--out",
+            str(tmp_path),
+            "--input",
+            "5,6",
+            "--kernel",
+            "2",
+            "--dilation",
+            "2,3",
+            "--padding",
+            "0",
+        ]
+    )
     assert code == 0
     rows_out, cols_out = 5 - 2 * 1, 6 - 3 * 1  # (3, 3)
     assert len(list(tmp_path.glob("sliding_*.png"))) == rows_out * cols_out
@@ -85,9 +116,15 @@ def test_group_connectivity_matches_torch(tmp_path: Path) -> None:
     in_channels, out_channels, groups = 6, 9, 3
     connected = arrays.group_connectivity(in_channels, out_channels, groups)
     weight = torch.ones(out_channels, in_channels // groups, 1, 1, dtype=torch.float64)
-    gradient = torch.autograd.functional.jacobian(lambda x: TF.conv2d(x, weight, groups=groups).reshape(-1), torch.zeros(1, in_channels, 1, 1, dtype=torch.float64))
+    gradient = torch.autograd.functional.jacobian(
+        lambda x: TF.conv2d(x, weight, groups=groups).reshape(-1),
+        torch.zeros(1, in_channels, 1, 1, dtype=torch.float64),
+    )
     np.testing.assert_array_equal(connected, gradient.reshape(out_channels, in_channels).numpy() != 0)
-    assert main(["viz", "groups", "--out", str(tmp_path), "--in-channels", "6", "--out-channels", "9", "--groups", "3"]) == 0
+    assert (
+        main(["viz", "groups", "--out", str(tmp_path), "--in-channels", "6", "--out-channels", "9", "--groups", "3"])
+        == 0
+    )
     with Image.open(tmp_path / "groups.png") as image:
         assert image.size == (8 * viz.DPI, 4 * viz.DPI)
 
@@ -99,11 +136,23 @@ def test_transposed_matrices_match_torch(tmp_path: Path) -> None:
     weight = torch.tensor(kernel, dtype=torch.float64).view(1, 1, -1)
     x = torch.randn(out_length, dtype=torch.float64)
     y = torch.randn(length, dtype=torch.float64)
-    np.testing.assert_allclose(conv_matrix @ x.numpy(), TF.conv1d(x.view(1, 1, -1), weight, stride=stride, padding=padding).view(-1).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(transposed_matrix @ y.numpy(), TF.conv_transpose1d(y.view(1, 1, -1), weight, stride=stride, padding=padding).view(-1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        conv_matrix @ x.numpy(),
+        TF.conv1d(x.view(1, 1, -1), weight, stride=stride, padding=padding).view(-1).numpy(),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        transposed_matrix @ y.numpy(),
+        TF.conv_transpose1d(y.view(1, 1, -1), weight, stride=stride, padding=padding).view(-1).numpy(),
+        rtol=1e-12,
+    )
     np.testing.assert_array_equal(transposed_matrix, conv_matrix.T)
     rows = arrays.scatter_rows(y.numpy(), kernel, stride, padding)
-    np.testing.assert_allclose(rows.sum(axis=0), TF.conv_transpose1d(y.view(1, 1, -1), weight, stride=stride, padding=padding).view(-1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        rows.sum(axis=0),
+        TF.conv_transpose1d(y.view(1, 1, -1), weight, stride=stride, padding=padding).view(-1).numpy(),
+        rtol=1e-12,
+    )
     assert main(["viz", "transposed", "--out", str(tmp_path), "--input", "4", "--padding", "1"]) == 0
     assert (tmp_path / "transposed.png").stat().st_size > 0
 
@@ -112,7 +161,9 @@ def test_checkerboard_overlap_pattern(tmp_path: Path) -> None:
     size = 6
     result = arrays.checkerboard_arrays(size)
     ones = torch.ones(1, 1, size, size, dtype=torch.float64)
-    torch_uneven = TF.conv_transpose2d(ones, torch.ones(1, 1, 3, 3, dtype=torch.float64), stride=2, padding=1, output_padding=1)[0, 0]
+    torch_uneven = TF.conv_transpose2d(
+        ones, torch.ones(1, 1, 3, 3, dtype=torch.float64), stride=2, padding=1, output_padding=1
+    )[0, 0]
     torch_even = TF.conv_transpose2d(ones, torch.ones(1, 1, 4, 4, dtype=torch.float64), stride=2, padding=1)[0, 0]
     np.testing.assert_array_equal(result["k3s2"], torch_uneven.numpy())
     np.testing.assert_array_equal(result["k4s2"], torch_even.numpy())
@@ -141,7 +192,9 @@ def test_kernels_and_features_from_a_torch_checkpoint(tmp_path: Path) -> None:
     Image.fromarray((np.arange(20 * 16 * 3) % 256).astype(np.uint8).reshape(20, 16, 3)).save(image_path)
     out = tmp_path / "pictures"
     assert main(["viz", "kernels", "--out", str(out), "--checkpoint", str(checkpoint)]) == 0
-    assert main(["viz", "features", "--out", str(out), "--checkpoint", str(checkpoint), "--image", str(image_path)]) == 0
+    assert (
+        main(["viz", "features", "--out", str(out), "--checkpoint", str(checkpoint), "--image", str(image_path)]) == 0
+    )
     for name in ("kernels.png", "features.png"):
         with Image.open(out / name) as picture:
             assert picture.size[0] >= 200 and picture.size[1] >= 100

@@ -66,7 +66,9 @@ def conv_matrices(
     import npconv.nn.functional as F
 
     weight = np.asarray(kernel_values, dtype=np.float64).reshape(1, 1, -1)
-    out_length = arguments.conv_transpose_output_shape([length], [weight.shape[-1]], [stride], [(padding, padding)], [0], [1])[0]
+    out_length = arguments.conv_transpose_output_shape(
+        [length], [weight.shape[-1]], [stride], [(padding, padding)], [0], [1]
+    )[0]
     if out_length < 1:
         raise ValueError(f"a transposed conv of length {length} with this kernel, stride and padding has no output")
     basis_m = npconv.from_numpy(np.eye(out_length).reshape(out_length, 1, out_length))
@@ -103,7 +105,9 @@ def checkerboard_arrays(size: int = 8) -> dict[str, np.ndarray]:
     import npconv.nn.functional as F
 
     ones = npconv.ones(1, 1, size, size, dtype=npconv.float64)
-    uneven = F.conv_transpose2d(ones, npconv.ones(1, 1, 3, 3, dtype=npconv.float64), stride=2, padding=1, output_padding=1)
+    uneven = F.conv_transpose2d(
+        ones, npconv.ones(1, 1, 3, 3, dtype=npconv.float64), stride=2, padding=1, output_padding=1
+    )
     even = F.conv_transpose2d(ones, npconv.ones(1, 1, 4, 4, dtype=npconv.float64), stride=2, padding=1)
     resized = np.repeat(np.repeat(np.ones((1, 1, size, size)), 2, axis=2), 2, axis=3)
     smooth = F.conv2d(npconv.from_numpy(resized), npconv.ones(1, 1, 3, 3, dtype=npconv.float64), padding=1)

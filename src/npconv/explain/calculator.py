@@ -36,10 +36,37 @@ SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 ELEMENTWISE_LAYERS = frozenset(
     {
-        "Identity", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "CELU", "SELU", "GELU", "SiLU", "Mish",
-        "Sigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Tanhshrink",
-        "LogSigmoid", "Softmax", "LogSoftmax", "Softmin", "Threshold", "Dropout", "Dropout1d", "Dropout2d",
-        "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "LocalResponseNorm",
+        "Identity",
+        "ReLU",
+        "ReLU6",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "CELU",
+        "SELU",
+        "GELU",
+        "SiLU",
+        "Mish",
+        "Sigmoid",
+        "Tanh",
+        "Hardtanh",
+        "Hardswish",
+        "Hardsigmoid",
+        "Softplus",
+        "Softsign",
+        "Tanhshrink",
+        "LogSigmoid",
+        "Softmax",
+        "LogSoftmax",
+        "Softmin",
+        "Threshold",
+        "Dropout",
+        "Dropout1d",
+        "Dropout2d",
+        "Dropout3d",
+        "AlphaDropout",
+        "FeatureAlphaDropout",
+        "LocalResponseNorm",
     }
 )
 NAMED_LAYERS = frozenset(
@@ -202,9 +229,13 @@ def _check_conv_channels(config: dict[str, Any], layer: str, input_shape: Shape,
     out_channels = _require_positive_int(config["out_channels"], "out_channels", layer)
     groups = _require_positive_int(config["groups"], "groups", layer)
     if in_channels % groups:
-        raise LayerError(f"{layer}: in_channels must be divisible by groups (in_channels={in_channels}, groups={groups})")
+        raise LayerError(
+            f"{layer}: in_channels must be divisible by groups (in_channels={in_channels}, groups={groups})"
+        )
     if out_channels % groups:
-        raise LayerError(f"{layer}: out_channels must be divisible by groups (out_channels={out_channels}, groups={groups})")
+        raise LayerError(
+            f"{layer}: out_channels must be divisible by groups (out_channels={out_channels}, groups={groups})"
+        )
     _check_rank(layer, input_shape, (ndim + 1, ndim + 2))
     channels = input_shape[_channel_axis(input_shape, ndim)]
     if channels != in_channels:
@@ -241,7 +272,9 @@ def _conv_rule(config: dict[str, Any], layer: str, input_shape: Shape, ndim: int
                 f"{size} + {lo} + {hi} = {size + lo + hi}, dilated kernel {d}·({k} − 1) + 1 = {d * (k - 1) + 1}"
             )
     try:
-        call = arguments.check_conv(op, ndim, input_shape, weight_shape, bias_shape, stride, normalized, dilation, groups)
+        call = arguments.check_conv(
+            op, ndim, input_shape, weight_shape, bias_shape, stride, normalized, dilation, groups
+        )
     except (ValueError, RuntimeError, TypeError) as error:
         raise LayerError(f"{layer}: {error}") from None
     explicit = isinstance(normalized, str) or any(lo != hi for lo, hi in pairs)
@@ -279,8 +312,16 @@ def _conv_transpose_rule(config: dict[str, Any], layer: str, input_shape: Shape,
         weight_shape = (in_channels, out_channels // groups, *kernel)
         bias_shape = (out_channels,) if config["bias"] else None
         call = arguments.check_conv_transpose(
-            op, ndim, input_shape, weight_shape, bias_shape, stride, config["padding"],
-            config["output_padding"], groups, dilation,
+            op,
+            ndim,
+            input_shape,
+            weight_shape,
+            bias_shape,
+            stride,
+            config["padding"],
+            config["output_padding"],
+            groups,
+            dilation,
         )
         normalized = arguments.normalize_padding(config["padding"], ndim, op, arguments.CONV_TRANSPOSE_PADDING_STRINGS)
         if normalized == "same":
@@ -299,18 +340,14 @@ def _conv_transpose_rule(config: dict[str, Any], layer: str, input_shape: Shape,
         _dim_names(ndim), spatial, kernel, stride, dilation, pairs, extra, outputs
     ):
         padding_text = f"{lo} − {hi}" if explicit else f"2·{lo}"
-        formulas.append(
-            f"{name}: ({size} − 1)·{s} − {padding_text} + {d}·({k} − 1) + {extra_size} + 1 = {out}{note}"
-        )
+        formulas.append(f"{name}: ({size} − 1)·{s} − {padding_text} + {d}·({k} − 1) + {extra_size} + 1 = {out}{note}")
     return LayerMath(
         output_shape=call.output_shape,
         formulas=formulas,
         weight_shape=weight_shape,
         bias_shape=bias_shape,
         macs=arguments.macs(call, weight_shape),
-        field_steps=[
-            (Fraction(transposed_span(k, s, d)), Fraction(1, s)) for k, s, d in zip(kernel, stride, dilation)
-        ],
+        field_steps=[(Fraction(transposed_span(k, s, d)), Fraction(1, s)) for k, s, d in zip(kernel, stride, dilation)],
     )
 
 
@@ -420,11 +457,15 @@ def _flatten_rule(config: dict[str, Any], layer: str, input_shape: Shape) -> Lay
     start, end = config.get("start_dim", 1), config.get("end_dim", -1)
     start, end = (start + rank if start < 0 else start), (end + rank if end < 0 else end)
     if not (0 <= start < max(rank, 1) and 0 <= end < max(rank, 1)) or start > end:
-        raise LayerError(f"{layer}: dims {config.get('start_dim', 1)}..{config.get('end_dim', -1)} are out of range for {rank}-d input")
+        raise LayerError(
+            f"{layer}: dims {config.get('start_dim', 1)}..{config.get('end_dim', -1)} are out of range for {rank}-d input"
+        )
     merged = input_shape[start : end + 1]
     product = math.prod(merged)
     formula = f"dims {start}–{end}: {'·'.join(str(n) for n in merged)} = {product}"
-    return LayerMath(output_shape=(*input_shape[:start], product, *input_shape[end + 1 :]), formulas=[formula], field_steps="all")
+    return LayerMath(
+        output_shape=(*input_shape[:start], product, *input_shape[end + 1 :]), formulas=[formula], field_steps="all"
+    )
 
 
 def _linear_rule(config: dict[str, Any], layer: str, input_shape: Shape) -> LayerMath:
@@ -453,32 +494,44 @@ def _norm_rule(config: dict[str, Any], layer: str, input_shape: Shape, kind: str
         _check_rank(layer, input_shape, ranks)
         features = _require_positive_int(config["num_features"], "num_features", layer)
         if input_shape[1] != features:
-            raise LayerError(f"{layer}: channel mismatch: the input {_fmt_shape(input_shape)} has {input_shape[1]} channels, but num_features={features}")
+            raise LayerError(
+                f"{layer}: channel mismatch: the input {_fmt_shape(input_shape)} has {input_shape[1]} channels, but num_features={features}"
+            )
         affine_shape = (features,) if config.get("affine", True) else None
     elif kind == "instance_norm":
         _check_rank(layer, input_shape, (ndim + 1, ndim + 2))
         features = _require_positive_int(config["num_features"], "num_features", layer)
         channels = input_shape[_channel_axis(input_shape, ndim)]
         if config.get("affine", False) and channels != features:
-            raise LayerError(f"{layer}: channel mismatch: the input {_fmt_shape(input_shape)} has {channels} channels, but num_features={features}")
+            raise LayerError(
+                f"{layer}: channel mismatch: the input {_fmt_shape(input_shape)} has {channels} channels, but num_features={features}"
+            )
         affine_shape = (features,) if config.get("affine", False) else None
     elif kind == "GroupNorm":
         groups = _require_positive_int(config["num_groups"], "num_groups", layer)
         channels = _require_positive_int(config["num_channels"], "num_channels", layer)
         if channels % groups:
-            raise LayerError(f"{layer}: num_channels must be divisible by num_groups (num_channels={channels}, num_groups={groups})")
+            raise LayerError(
+                f"{layer}: num_channels must be divisible by num_groups (num_channels={channels}, num_groups={groups})"
+            )
         if len(input_shape) < 2 or input_shape[1] != channels:
-            raise LayerError(f"{layer}: channel mismatch: the input {_fmt_shape(input_shape)} needs {channels} channels in dim 1")
+            raise LayerError(
+                f"{layer}: channel mismatch: the input {_fmt_shape(input_shape)} needs {channels} channels in dim 1"
+            )
         affine_shape = (channels,) if config.get("affine", True) else None
     else:  # LayerNorm
         normalized = config["normalized_shape"]
         normalized = (normalized,) if _is_int(normalized) else tuple(normalized)
         if tuple(input_shape[-len(normalized) :]) != normalized:
-            raise LayerError(f"{layer}: the input {_fmt_shape(input_shape)} does not end with normalized_shape {_fmt_shape(normalized)}")
+            raise LayerError(
+                f"{layer}: the input {_fmt_shape(input_shape)} does not end with normalized_shape {_fmt_shape(normalized)}"
+            )
         affine = config.get("elementwise_affine", True)
         affine_shape = normalized if affine else None
         bias = affine and config.get("bias", True)
-        return LayerMath(output_shape=tuple(input_shape), weight_shape=affine_shape, bias_shape=normalized if bias else None)
+        return LayerMath(
+            output_shape=tuple(input_shape), weight_shape=affine_shape, bias_shape=normalized if bias else None
+        )
     return LayerMath(output_shape=tuple(input_shape), weight_shape=affine_shape, bias_shape=affine_shape)
 
 
@@ -486,7 +539,9 @@ def _elementwise_rule(config: dict[str, Any], layer: str, input_shape: Shape, na
     if name == "PReLU":
         count = _require_positive_int(config.get("num_parameters", 1), "num_parameters", layer)
         if count != 1 and (len(input_shape) < 2 or input_shape[1] != count):
-            raise LayerError(f"{layer}: channel mismatch: num_parameters={count} but the input {_fmt_shape(input_shape)} has a different channel count")
+            raise LayerError(
+                f"{layer}: channel mismatch: num_parameters={count} but the input {_fmt_shape(input_shape)} has a different channel count"
+            )
         return LayerMath(output_shape=tuple(input_shape), weight_shape=(count,))
     if "Dropout" in name:
         probability = config.get("p", 0.5)
@@ -517,7 +572,9 @@ def layer_math(name: str, config: dict[str, Any], input_shape: Sequence[int], la
     if kind == "Flatten":
         return _flatten_rule(config, layer, input_shape)
     if kind in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):
-        mode = {"UpsamplingNearest2d": "nearest", "UpsamplingBilinear2d": "bilinear"}.get(name, config.get("mode", "nearest"))
+        mode = {"UpsamplingNearest2d": "nearest", "UpsamplingBilinear2d": "bilinear"}.get(
+            name, config.get("mode", "nearest")
+        )
         return _upsample_rule(config, layer, input_shape, mode)
     if kind == "elementwise":
         return _elementwise_rule(config, layer, input_shape, name)
@@ -616,10 +673,18 @@ def analyze(calls: Sequence[LayerCall], input_shape: Sequence[int], show_formula
         field_values, jump_values = receptive.describe(_spatial_ndim(call.name, result.output_shape))
         reports.append(
             LayerReport(
-                index=call.index, name=call.text, kind=call.name, input_shape=shape,
-                output_shape=tuple(result.output_shape), formulas=result.formulas,
-                weight_shape=result.weight_shape, bias_shape=result.bias_shape, params=result.params,
-                macs=result.macs, receptive_field=field_values, jump=jump_values,
+                index=call.index,
+                name=call.text,
+                kind=call.name,
+                input_shape=shape,
+                output_shape=tuple(result.output_shape),
+                formulas=result.formulas,
+                weight_shape=result.weight_shape,
+                bias_shape=result.bias_shape,
+                params=result.params,
+                macs=result.macs,
+                receptive_field=field_values,
+                jump=jump_values,
             )
         )
         shape = tuple(result.output_shape)
@@ -639,7 +704,11 @@ def _module_config(module: Any) -> dict[str, Any]:
         if name in ("device", "dtype") or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         if name in module._parameters:
-            config[name] = module._parameters[name] is not None if isinstance(parameter.default, bool) else module._parameters[name]
+            config[name] = (
+                module._parameters[name] is not None
+                if isinstance(parameter.default, bool)
+                else module._parameters[name]
+            )
         elif hasattr(module, name):
             config[name] = getattr(module, name)
         elif parameter.default is not parameter.empty:
@@ -716,13 +785,19 @@ class _Recorder:
         field_values, jump_values = field_out.describe(_spatial_ndim(name or "", output_shape))
         self.reports.append(
             LayerReport(
-                index=len(self.reports) + 1, name=path or "(model)", kind=type(module).__name__,
-                input_shape=input_shape, output_shape=output_shape,
+                index=len(self.reports) + 1,
+                name=path or "(model)",
+                kind=type(module).__name__,
+                input_shape=input_shape,
+                output_shape=output_shape,
                 formulas=result.formulas if result is not None else [],
                 weight_shape=tuple(weight.shape) if weight is not None else None,
                 bias_shape=tuple(bias.shape) if bias is not None else None,
-                params=params, macs=result.macs if result is not None else 0,
-                receptive_field=field_values, jump=jump_values, shared=shared,
+                params=params,
+                macs=result.macs if result is not None else 0,
+                receptive_field=field_values,
+                jump=jump_values,
+                shared=shared,
             )
         )
         if tensor_out is not None:
@@ -734,7 +809,9 @@ class _Recorder:
             original = module.__dict__.get("forward")
             bound_forward = module.forward
 
-            def wrapper(*args: Any, _path: str = path, _module: Any = module, _forward: Callable = bound_forward, **kwargs: Any) -> Any:
+            def wrapper(
+                *args: Any, _path: str = path, _module: Any = module, _forward: Callable = bound_forward, **kwargs: Any
+            ) -> Any:
                 output = _forward(*args, **kwargs)
                 self.record(_path, _module, args, output)
                 return output
@@ -817,16 +894,24 @@ def render_table(result: Summary) -> str:
         label = report.name if report.name.startswith(report.kind) else f"{report.name} ({report.kind})"
         rows.append(
             (
-                str(report.index), label, _fmt_shape(report.output_shape),
+                str(report.index),
+                label,
+                _fmt_shape(report.output_shape),
                 "(shared)" if report.shared else f"{report.params:,}",
-                f"{report.macs:,}", _fmt_field(report.receptive_field), _fmt_field(report.jump),
+                f"{report.macs:,}",
+                _fmt_field(report.receptive_field),
+                _fmt_field(report.jump),
             )
         )
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
+    widths = [
+        max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))
+    ]
     right = {0, 3, 4}
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     rule = "─" * len(line(header))
     out = [rule, line(header), rule]

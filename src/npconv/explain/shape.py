@@ -21,7 +21,9 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--input must be comma-separated integers such as 1,3,224,224, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--input must be comma-separated integers such as 1,3,224,224, got {text!r}"
+        ) from None
     if not shape or any(n <= 0 for n in shape):
         raise argparse.ArgumentTypeError(f"--input needs positive sizes such as 1,3,224,224, got {text!r}")
     return shape
@@ -32,10 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "spec",
         metavar="SPEC",
         help="layers as npconv constructor calls separated by ';', e.g. "
-        "\"Conv2d(3, 64, 7, stride=2, padding=3); MaxPool2d(3, stride=2, padding=1)\"",
+        '"Conv2d(3, 64, 7, stride=2, padding=3); MaxPool2d(3, stride=2, padding=1)"',
     )
     parser.add_argument(
-        "--input", required=True, type=parse_input_shape, metavar="N,C,H,W",
+        "--input",
+        required=True,
+        type=parse_input_shape,
+        metavar="N,C,H,W",
         help="input shape, batch first, e.g. 1,3,224,224 (N,C,L for 1-d layers, N,C,D,H,W for 3-d)",
     )
     parser.add_argument("--brief", action="store_true", help="omit the per-dim formulas and weight shapes")

@@ -97,8 +97,8 @@ def _grid_pixels(colors: np.ndarray) -> np.ndarray:
     pixels = np.repeat(np.repeat(colors, CELL, axis=0), CELL, axis=1)
     rows, cols = colors.shape[:2]
     pixels = np.pad(pixels, ((0, 1), (0, 1), (0, 0)))
-    pixels[:: CELL, :] = GRID_LINE
-    pixels[:, :: CELL] = GRID_LINE
+    pixels[::CELL, :] = GRID_LINE
+    pixels[:, ::CELL] = GRID_LINE
     return pixels[: rows * CELL + 1, : cols * CELL + 1]
 
 
@@ -138,7 +138,9 @@ def sliding_frames(
             canvas[origin[1] : origin[1] + pixels.shape[0], origin[0] : origin[0] + pixels.shape[1]] = pixels
         image = image_module.fromarray(canvas)
         position = ", ".join(str(i) for i in output_index)
-        ImageDraw.Draw(image).text((MARGIN, MARGIN), f"frame {frame_index + 1}/{count}: output ({position})", fill=(0, 0, 0))
+        ImageDraw.Draw(image).text(
+            (MARGIN, MARGIN), f"frame {frame_index + 1}/{count}: output ({position})", fill=(0, 0, 0)
+        )
         frames.append(image)
     return frames
 
@@ -223,7 +225,9 @@ def draw_transposed(out_dir: Path, args: argparse.Namespace) -> list[Path]:
     rows = arrays.scatter_rows(values, kernel, stride, padding)
     stacked = np.vstack([rows, rows.sum(axis=0, keepdims=True)])
     figure, axes = plt.subplots(1, 3, figsize=(11, 4), gridspec_kw={"width_ratios": [out_length, length, out_length]})
-    _annotated(axes[0], conv_matrix, f"conv (k={kernel_size}, s={stride}, p={padding}) as a matrix C: {out_length} → {length}")
+    _annotated(
+        axes[0], conv_matrix, f"conv (k={kernel_size}, s={stride}, p={padding}) as a matrix C: {out_length} → {length}"
+    )
     _annotated(axes[1], transposed_matrix, f"transposed conv matrix = Cᵀ: {length} → {out_length}")
     _annotated(axes[2], stacked, "scatter-add: row i = x[i]·kernel at i·stride − p; last row = sum")
     axes[2].axhline(len(rows) - 0.5, color="black")
@@ -346,10 +350,16 @@ DRAWERS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=KINDS, metavar="KIND", help="one of: " + ", ".join(KINDS))
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the pictures (created)")
-    parser.add_argument("--input", type=lambda t: _ints(t, "input"), help="sliding: input size, 1 or 2 values (default 5,5); transposed: its input length (default 4)")
+    parser.add_argument(
+        "--input",
+        type=lambda t: _ints(t, "input"),
+        help="sliding: input size, 1 or 2 values (default 5,5); transposed: its input length (default 4)",
+    )
     parser.add_argument("--kernel", type=lambda t: _ints(t, "kernel"), help="kernel size (default 3)")
     parser.add_argument("--stride", type=lambda t: _ints(t, "stride"), help="stride (default 1; transposed: 2)")
-    parser.add_argument("--padding", type=lambda t: _ints(t, "padding"), help="padding per side (default 1; transposed: 0)")
+    parser.add_argument(
+        "--padding", type=lambda t: _ints(t, "padding"), help="padding per side (default 1; transposed: 0)"
+    )
     parser.add_argument("--dilation", type=lambda t: _ints(t, "dilation"), help="dilation (default 1)")
     parser.add_argument("--duration", type=int, default=600, help="sliding: milliseconds per GIF frame (default 600)")
     parser.add_argument("--in-channels", type=int, default=6, help="groups: input channels (default 6)")
