@@ -43,7 +43,12 @@ def group_connectivity(in_channels: int, out_channels: int, groups: int) -> np.n
     import npconv
     import npconv.nn.functional as F
 
-    if groups <= 0 or in_channels % groups or out_channels % groups:
+    if groups <= 0 or in_channels <= 0 or out_channels <= 0:
+        raise ValueError(
+            f"groups, in_channels and out_channels must be positive, but got groups={groups}, "
+            f"in_channels={in_channels}, out_channels={out_channels}"
+        )
+    if in_channels % groups or out_channels % groups:
         raise ValueError(
             f"in_channels={in_channels} and out_channels={out_channels} must both be divisible by groups={groups}"
         )
