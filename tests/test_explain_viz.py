@@ -214,3 +214,10 @@ def test_default_features(tmp_path: Path) -> None:
     weight = torch.from_numpy(bank)
     assert TF.conv2d(flat, weight)[0, 0].abs().max() < 1e-12
     assert TF.conv2d(edge, weight)[0, 0].abs().max() > 0.5
+
+
+def test_procedural_sample_when_scikit_learn_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(arrays.importlib.util, "find_spec", lambda name: None)
+    image, name = arrays.sample_image(32)
+    assert name == "procedural sample" and image.shape == (32, 32, 3)
+    assert image.min() >= 0.0 and image.max() <= 1.0 and image.std() > 0.05

@@ -758,7 +758,7 @@ class _Recorder:
             return ReceptiveField()
         return max((entry[1] for entry in self.fields.values()), key=ReceptiveField.rank)
 
-    def record(self, path: str, module: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    def record(self, path: str, module: Any, inputs: Any, output: Any) -> None:
         tensor_in, tensor_out = _first_tensor(inputs), _first_tensor(output)
         input_shape = tuple(tensor_in.shape) if tensor_in is not None else ()
         output_shape = tuple(tensor_out.shape) if tensor_out is not None else ()
@@ -813,7 +813,7 @@ class _Recorder:
                 *args: Any, _path: str = path, _module: Any = module, _forward: Callable = bound_forward, **kwargs: Any
             ) -> Any:
                 output = _forward(*args, **kwargs)
-                self.record(_path, _module, args, output)
+                self.record(_path, _module, (args, kwargs), output)
                 return output
 
             object.__setattr__(module, "forward", wrapper)
