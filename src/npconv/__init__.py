@@ -67,3 +67,4 @@ __version__ = "0.1.0"
 _ = _dtypes_module
 
 from . import nn, optim, utils  # noqa: E402
+from .explain import summary  # noqa: E402
