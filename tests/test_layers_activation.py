@@ -210,8 +210,10 @@ def test_integer_inputs_follow_torch_dtypes():
     values = np.array([-2, 0, 3])
     assert F.relu(npconv.tensor(values)).dtype == npconv.int64
     assert F.relu(npconv.tensor(values)).tolist() == TF.relu(torch.tensor(values)).tolist()
-    assert F.sigmoid(npconv.tensor(values)).dtype == npconv.float32 == npconv.float32
-    assert torch.sigmoid(torch.tensor(values)).dtype == torch.float32
+    for name in ("sigmoid", "tanh"):
+        ours, theirs = getattr(F, name)(npconv.tensor(values)), getattr(torch, name)(torch.tensor(values))
+        assert ours.dtype.name == str(theirs.dtype).removeprefix("torch.") == "float32"
+        assert_close(ours.numpy(), theirs.numpy(), np.float32)
 
 
 ERRORS = [
