@@ -18,7 +18,7 @@ import torch.nn.functional as torch_functional
 
 import npconv
 import npconv.nn.functional as F
-from npconv.conv import algorithms, primitive
+from npconv.conv import algorithms, primitive, winograd
 
 ALGORITHM_NAMES = [
     "conv_pointwise",
@@ -30,6 +30,7 @@ ALGORITHM_NAMES = [
     "grad_weight_depthwise",
     "grad_weight_im2col",
     "grad_weight_polyphase",
+    "conv_winograd",
 ]
 
 # name, transposed, input shape, weight shape (torch layout), keyword arguments, algorithms expected to run
@@ -67,6 +68,16 @@ CASES = [
         {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
         {"conv_im2col", "conv_polyphase", "grad_weight_im2col"},
     ),
+    (
+        "winograd odd output",
+        False,
+        (2, 16, 17, 16),
+        (20, 16, 3, 3),
+        {"padding": 1},
+        {"conv_winograd", "grad_weight_im2col"},
+    ),
+    ("winograd even output", False, (1, 24, 24, 22), (16, 24, 3, 3), {"padding": (1, 1)}, {"conv_winograd"}),
+    ("winograd unpadded", False, (3, 16, 18, 14), (16, 16, 3, 3), {}, {"conv_winograd"}),
     ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
     ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (
@@ -117,13 +128,14 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Records the names of the algorithm functions that run."""
     called: set[str] = set()
     for name in ALGORITHM_NAMES:
-        original = getattr(algorithms, name)
+        module = winograd if name == "conv_winograd" else algorithms
+        original = getattr(module, name)
 
         def wrapper(*args, _name=name, _original=original, **kwargs):
             called.add(_name)
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(algorithms, name, wrapper)
+        monkeypatch.setattr(module, name, wrapper)
     return called
 
 
@@ -238,32 +250,39 @@ WORKSPACE_CASES = [
     ("im2col samples", False, (6, 2, 6, 5), (3, 2, 2, 2), {"padding": 1, "stride": 2}, "window_view"),
     ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 1, "groups": 4}, "_run_blocks"),
     ("col2im", True, (5, 6, 8, 8), (6, 3, 4, 4), {"stride": 2, "padding": 1}, "_run_blocks"),
+    ("winograd", False, (8, 16, 10, 10), (16, 16, 3, 3), {"padding": 1}, "_convolve_block"),
 ]
 
 
 @pytest.mark.parametrize("case", WORKSPACE_CASES, ids=[case[0] for case in WORKSPACE_CASES])
 def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, transposed, input_shape, weight_shape, kwargs, counted = case
+    case_name, transposed, input_shape, weight_shape, kwargs, counted = case
     name = functional_name(transposed, len(input_shape) - 2)
     x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
     reference, g = torch_run(name, x, w, b, kwargs)
     whole = npconv_run(name, x, w, b, kwargs, g)
     calls: list[tuple] = []
-    original = getattr(algorithms, counted)
+    module = winograd if counted == "_convolve_block" else algorithms
+    original = getattr(module, counted)
 
     def counting(*args, **kwargs_):
         calls.append(args)
         return original(*args, **kwargs_)
 
-    monkeypatch.setattr(algorithms, counted, counting)
-    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 2048)
+    monkeypatch.setattr(module, counted, counting)
+    monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    # the smallest workspace that still lets one sample go to Winograd, far below the whole batch
+    workspace = 2048 if module is algorithms else winograd.block_bytes(x.shape, w.shape, [(1, 1), (1, 1)], x.dtype)
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", workspace)
     monkeypatch.setattr(algorithms, "ELEMENTWISE_BLOCK", 64)
     blocked = npconv_run(name, x, w, b, kwargs, g)
     for mine, full, theirs in zip(blocked, whole, reference):
         np.testing.assert_allclose(mine, full, rtol=1e-12, atol=1e-12)
         assert relative_error(mine, theirs) < 1e-12
-    if counted == "window_view":
-        assert len(calls) > input_shape[0]  # more unfold steps than samples in the forward pass alone
+    if case_name == "im2col rows":
+        assert len(calls) > input_shape[0]  # a sample's rows split over several unfold steps
+    elif counted in ("window_view", "_convolve_block"):
+        assert len(calls) > 2  # several blocks of samples
     else:
         steps = [args[2] for args in calls]
         totals = [args[1] for args in calls]

@@ -108,11 +108,44 @@ def output_shape(x_shape: Sequence[int], w_shape: Sequence[int], stride, padding
     return (x_shape[0], w_shape[0], *out)
 
 
-def _samples_per_block(batch: int, bytes_per_sample: int) -> int:
-    """Samples per block so that each of up to THREADS concurrent blocks stays within its workspace share."""
+def _samples_per_block(batch: int, bytes_per_sample: int, concurrent: bool = False) -> int:
+    """Samples per block so that the block's scratch stays within the workspace (within its share of it when
+    up to THREADS blocks run at once). Blocks whose work is one big matrix product run one at a time: BLAS
+    already uses every core, and a second caller would only oversubscribe them."""
+    if not concurrent:
+        return max(1, min(batch, WORKSPACE_BYTES // max(bytes_per_sample, 1)))
     share = WORKSPACE_BYTES // max(1, min(THREADS, batch))
     per_block = max(1, share // max(bytes_per_sample, 1))
     return max(1, min(per_block, math.ceil(batch / min(THREADS, batch))))
+
+
+def parallel_copy(target: np.ndarray, source: np.ndarray) -> None:
+    """target[...] = source, split over the longer of the first two axes and run on the thread pool."""
+    axis = 0 if target.shape[0] >= target.shape[1] else 1
+    extent = target.shape[axis]
+    step = max(1, math.ceil(extent / THREADS))
+
+    def copy(start: int, stop: int) -> None:
+        index = (slice(start, stop),) if axis == 0 else (slice(None), slice(start, stop))
+        np.copyto(target[index], source[index])
+
+    _run_blocks(copy, extent, step)
+
+
+def parallel_channels(function: Callable[[int, int], None], channels: int) -> None:
+    """Call ``function(c0, c1)`` on THREADS slices of a channel range, on the thread pool."""
+    _run_blocks(function, channels, max(1, math.ceil(channels / THREADS)))
+
+
+def unfold(block: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """The im2col matrix of an already padded block: (n, C, *kernel, *out), contiguous, so that it reshapes
+    to (n, G, C/G·Πk, Πout) for any group count. The copy is split over the thread pool."""
+    ndim = len(kernel)
+    windows = window_view(block, kernel, stride, dilation, 1)[:, 0]  # (n, C, *out, *k)
+    windows = windows.transpose(0, 1, *range(2 + ndim, 2 + 2 * ndim), *range(2, 2 + ndim))
+    columns = np.empty(windows.shape, dtype=block.dtype)
+    parallel_copy(columns, windows)
+    return columns
 
 
 # ---------------------------------------------------------------------------------------------- forward
@@ -213,7 +246,6 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
     (a single sample too large for it is split along its first output dimension)."""
     batch, channels = x.shape[:2]
     out_channels, per_group, *kernel = w.shape
-    ndim = len(kernel)
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
     y = np.empty(shape, dtype=np.result_type(x, w))
     if y.size == 0:
@@ -227,18 +259,14 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
     rows = out_spatial[0]
     row_bytes = channels * math.prod(kernel) * math.prod(out_spatial[1:]) * x.itemsize
     sample_bytes = row_bytes * rows
-    # windows axes: n, g, c, *out, *k  ->  n, g, c, *k, *out
-    to_columns = (0, 1, 2, *range(3 + ndim, 3 + 2 * ndim), *range(3, 3 + ndim))
     if sample_bytes <= WORKSPACE_BYTES:
-
-        def samples(start: int, stop: int) -> None:
-            block = pad_zeros(x[start:stop], padding)
-            windows = window_view(block, kernel, stride, dilation, groups)
-            columns = np.ascontiguousarray(windows.transpose(to_columns)).reshape(stop - start, groups, depth, -1)
+        step = _samples_per_block(batch, sample_bytes)
+        for start in range(0, batch, step):
+            stop = min(batch, start + step)
+            columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
+            columns = columns.reshape(stop - start, groups, depth, -1)
             target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
             np.matmul(weights, columns, out=target)
-
-        _run_blocks(samples, batch, _samples_per_block(batch, sample_bytes))
         return y
     rows_per_step = max(1, WORKSPACE_BYTES // max(row_bytes, 1))
     first_stride, first_dilation = stride[0], dilation[0]
@@ -252,9 +280,7 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
             size = x.shape[2]
             slab = x[n : n + 1, :, max(top, 0) : min(bottom, size)]
             slab_padding = [(max(-top, 0), max(bottom - size, 0)), *padding[1:]]
-            block = pad_zeros(slab, slab_padding)
-            windows = window_view(block, kernel, stride, dilation, groups)
-            columns = np.ascontiguousarray(windows.transpose(to_columns)).reshape(groups, depth, -1)
+            columns = unfold(pad_zeros(slab, slab_padding), kernel, stride, dilation).reshape(groups, depth, -1)
             product_ = np.matmul(weights, columns)
             y[n, :, r0:r1] = product_.reshape(out_channels, r1 - r0, *out_spatial[1:])
     return y
@@ -283,6 +309,10 @@ def valid_conv(
         return conv_pointwise(x, w, stride, padding, groups)
     if is_depthwise(x.shape, w.shape, groups):
         return conv_depthwise(x, w, stride, padding, dilation)
+    from . import winograd
+
+    if winograd.applies(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
+        return winograd.conv_winograd(x, w, padding)
     return conv_im2col(x, w, stride, padding, dilation, groups)
 
 
@@ -415,7 +445,9 @@ def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_
             source = columns[(slice(None), slice(None), *tap, *(place[0] for place in places))]
             target[(slice(None), slice(None), *(place[1] for place in places))] += source
 
-    _run_blocks(samples, batch, _samples_per_block(batch, sample_bytes))
+    step = _samples_per_block(batch, sample_bytes)
+    for start in range(0, batch, step):
+        samples(start, min(batch, start + step))
     return y
 
 
@@ -475,29 +507,23 @@ def grad_weight_im2col(
     batch, channels = x.shape[:2]
     out_channels = g.shape[1]
     per_group = channels // groups
-    ndim = len(kernel)
     depth = per_group * math.prod(kernel)
     dtype = np.result_type(x, g)
     out_spatial = g.shape[2:]
     grads = g.reshape(batch, groups, out_channels // groups, -1)
     sample_bytes = channels * math.prod(kernel) * math.prod(out_spatial) * x.itemsize
-    to_columns = (0, 1, 2, *range(3 + ndim, 3 + 2 * ndim), *range(3, 3 + ndim))
     # the input extent each output needs (pads may leave a surplus row that no output reads)
     needed = [s * (o - 1) + d * (k - 1) + 1 for s, o, d, k in zip(stride, out_spatial, dilation, kernel)]
     padding = [(lo, hi - (lo + size + hi - extent)) for (lo, hi), size, extent in zip(padding, x.shape[2:], needed)]
     step = _samples_per_block(batch, sample_bytes)
-    partial = np.zeros((math.ceil(batch / step), groups, out_channels // groups, depth), dtype=dtype)
-
-    def samples(start: int, stop: int) -> None:
-        block = pad_zeros(x[start:stop], padding)
-        windows = window_view(block, kernel, stride, dilation, groups)
-        columns = np.ascontiguousarray(windows.transpose(to_columns)).reshape(stop - start, groups, depth, -1)
-        accumulator = partial[start // step]
+    result = np.zeros((groups, out_channels // groups, depth), dtype=dtype)
+    for start in range(0, batch, step):
+        stop = min(batch, start + step)
+        columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
+        columns = columns.reshape(stop - start, groups, depth, -1)
         for n in range(stop - start):
-            accumulator += np.matmul(grads[start + n], columns[n].swapaxes(-1, -2))
-
-    _run_blocks(samples, batch, step)
-    return partial.sum(axis=0).reshape(out_channels, per_group, *kernel)
+            result += np.matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+    return result.reshape(out_channels, per_group, *kernel)
 
 
 def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
