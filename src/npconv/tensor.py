@@ -384,8 +384,11 @@ class Tensor:
     # ----------------------------------------------------------------- arithmetic
     def _binary(self, function: type[autograd.Function], other: Any, reverse: builtins.bool = False) -> Tensor:
         left, right = (other, self) if reverse else (self, other)
-        left, right = _promote_operands(left, right, true_division=function is ops.Div)
-        return function.apply(left, right)
+        left, right, dtype = _promote_operands(left, right, function)
+        out = function.apply(left, right)
+        if dtype is not None and out._array.dtype != dtype:  # NumPy's power of bools gives int8
+            out = out.to(_dtypes.from_numpy_dtype(dtype))
+        return out
 
     def __add__(self, other: Any) -> Tensor:
         return self._binary(ops.Add, other)
@@ -762,21 +765,86 @@ def _as_tensor(value: Any) -> Tensor:
     return value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value))
 
 
-def _promote_operands(left: Any, right: Any, true_division: builtins.bool) -> tuple[Any, Any]:
-    """Apply torch's promotion where NumPy's differs: Python floats and true division give float32,
-    not float64, for integer tensors; Python numbers never widen a tensor's float type."""
-    def is_integral(value: Any) -> builtins.bool:
-        return isinstance(value, Tensor) and value._array.dtype.kind in "biu"
+def _promote_types(first: np.dtype, second: np.dtype) -> np.dtype:
+    """torch.promote_types: like NumPy's, except that an integer or bool meeting a floating or complex
+    type takes that type as it is (int64 with float16 is float16, not float64)."""
+    order = "biufc"
+    if first.kind != second.kind and {first.kind, second.kind} & set("fc") and not {first.kind, second.kind} <= set("fc"):
+        return first if order.index(first.kind) > order.index(second.kind) else second
+    return np.promote_types(first, second)
 
-    def is_python_float(value: Any) -> builtins.bool:
-        return isinstance(value, (builtins.float, complex)) and not isinstance(value, builtins.bool)
 
-    if true_division or is_python_float(left) or is_python_float(right):
-        left = left.to(_dtypes.float32) if is_integral(left) else left
-        right = right.to(_dtypes.float32) if is_integral(right) else right
-    if isinstance(left, (np.ndarray, list)) or isinstance(right, (np.ndarray, list)):
+def _combine_categories(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """How a lower-priority group (0-d tensors, then Python numbers) may raise the dtype: only by a
+    higher category (bool < integer < floating < complex), as torch's ``combine_categories``."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if higher.kind == "c":
+        return higher
+    if lower.kind == "c":
+        return np.dtype(np.complex128 if higher == np.float64 else np.complex64) if higher.kind == "f" else lower
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return _promote_types(higher, lower)
+    return higher
+
+
+def _scalar_dtype(value: Any) -> np.dtype:
+    """The dtype torch gives a Python or NumPy number: bool, int64, the default float32, complex64."""
+    if isinstance(value, (builtins.bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(value, (int, np.integer)):
+        return np.dtype(np.int64)
+    if isinstance(value, (builtins.float, np.floating)):
+        return DEFAULT_FLOAT
+    return np.dtype(np.complex64)
+
+
+def result_dtype(*operands: Any) -> np.dtype:
+    """torch's result type of a binary operation: tensors with dimensions decide within a category;
+    0-d tensors and then Python numbers only raise the category (``int_tensor + 2.5`` is float32,
+    ``float32_tensor + float64_scalar_tensor`` stays float32)."""
+    groups: list[np.dtype | None] = [None, None, None]
+    for operand in operands:
+        if isinstance(operand, Tensor):
+            dtype, group = operand._array.dtype, 0 if operand.ndim else 1
+        else:
+            dtype, group = _scalar_dtype(operand), 2
+        groups[group] = dtype if groups[group] is None else _promote_types(groups[group], dtype)
+    return _combine_categories(groups[0], _combine_categories(groups[1], groups[2]))
+
+
+def _is_number(value: Any) -> builtins.bool:
+    return isinstance(value, (builtins.bool, int, builtins.float, complex, np.number, np.bool_))
+
+
+def _promote_operands(left: Any, right: Any, function: Any) -> tuple[Any, Any, np.dtype | None]:
+    """Both operands cast to torch's result type (true division of integers gives float32); returns
+    them and the dtype the result must have (None when an operand is not a number or tensor)."""
+    if isinstance(left, (np.ndarray, list, tuple)) or isinstance(right, (np.ndarray, list, tuple)):
         left, right = _as_tensor(left), _as_tensor(right)
-    return left, right
+    if not all(isinstance(v, Tensor) or _is_number(v) for v in (left, right)):
+        return left, right, None
+    if function is ops.Sub and any(_dtype_kind(v) == "b" for v in (left, right)):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a "
+            "mask, use the `~` or `logical_not()` operator instead."
+        )
+    dtype = result_dtype(left, right)
+    if function is ops.Div and dtype.kind in "biu":
+        dtype = DEFAULT_FLOAT
+
+    def cast(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return value if value._array.dtype == dtype else value.to(_dtypes.from_numpy_dtype(dtype))
+        return np.asarray(value, dtype=dtype)[()]
+
+    return cast(left), cast(right), dtype
+
+
+def _dtype_kind(value: Any) -> str:
+    return value._array.dtype.kind if isinstance(value, Tensor) else _scalar_dtype(value).kind
 
 
 def _array_from_data(data: Any, dtype: Any) -> np.ndarray:
