@@ -212,3 +212,36 @@ def test_larger_batched_float32_call_matches_torch() -> None:
     ours = F.conv2d(x, w, None, 1, 1).numpy()
     theirs = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), None, 1, 1).numpy()
     assert_close(ours, theirs, np.float32)
+
+
+LAYOUT_CASES = CASES[::23]
+
+
+@pytest.mark.parametrize("layout", ["negative strides", "fortran order", "strided view", "broadcast read-only"])
+def test_memory_layouts_of_the_arguments(layout: str) -> None:
+    """Views with negative, Fortran-order, gapped or zero strides give torch's values and gradients, and
+    the caller's arrays are left untouched."""
+    for case in LAYOUT_CASES:
+        x, w, b = case.arrays(np.float64, 1)
+        if layout == "negative strides":
+            xv, wv = np.flip(x, -1).copy()[..., ::-1], np.flip(w, -1).copy()[..., ::-1]
+        elif layout == "fortran order":
+            xv, wv = np.asfortranarray(x), np.asfortranarray(w)
+        elif layout == "strided view":
+            xv, wv = np.repeat(x, 2, axis=-1)[..., ::2], np.repeat(w, 2, axis=0)[::2]
+        else:
+            x = np.broadcast_to(x[..., :1], x.shape)
+            xv, wv = x, w
+        snapshot = (xv.copy(), wv.copy())
+        xt, wt = npconv.from_numpy(xv).requires_grad_(), npconv.from_numpy(wv).requires_grad_()
+        out = call_npconv(case, xt, wt, b)
+        tx, tw = torch.tensor(np.ascontiguousarray(x), requires_grad=True), torch.tensor(w, requires_grad=True)
+        reference = call_torch(case, tx, tw, None if b is None else torch.tensor(b))
+        assert_close(out.detach().numpy(), reference.detach().numpy(), np.float64, case.id)
+        upstream = np.random.default_rng(3).standard_normal(tuple(reference.shape))
+        out.backward(npconv.tensor(upstream))
+        reference.backward(torch.tensor(upstream))
+        assert_close(xt.grad.numpy(), tx.grad.numpy(), np.float64, case.id)
+        assert_close(wt.grad.numpy(), tw.grad.numpy(), np.float64, case.id)
+        np.testing.assert_array_equal(xv, snapshot[0])
+        np.testing.assert_array_equal(wv, snapshot[1])

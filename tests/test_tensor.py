@@ -381,3 +381,62 @@ def test_repr_of_tensor_requiring_grad() -> None:
     assert repr(npconv.tensor(2.5, dtype=npconv.float64, requires_grad=True)) == repr(
         torch.tensor(2.5, dtype=torch.float64, requires_grad=True)
     ).replace("torch.", "npconv.")
+
+
+# --------------------------------------------------------------------- type promotion
+PROMOTION_DTYPES = ["float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool", "complex64"]
+OPERATORS = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "truediv": lambda a, b: a / b, "pow": lambda a, b: a**b,
+}
+
+
+def _outcome(function: object, *args: object) -> str:
+    try:
+        return _dtype_name(function(*args).dtype)
+    except RuntimeError as error:
+        return f"RuntimeError: {str(error)[:40]}"
+
+
+@pytest.mark.parametrize("left", PROMOTION_DTYPES)
+def test_tensor_tensor_promotion_matches_torch(left: str) -> None:
+    for right in PROMOTION_DTYPES:
+        for name, function in OPERATORS.items():
+            if name == "pow" and left == right == "bool":
+                continue  # torch has no bool ** bool kernel
+            ours = _outcome(function, npconv.ones(2, dtype=getattr(npconv, left)), npconv.ones(2, dtype=getattr(npconv, right)))
+            theirs = _outcome(function, torch.ones(2, dtype=getattr(torch, left)), torch.ones(2, dtype=getattr(torch, right)))
+            assert ours.split(":")[0] == theirs.split(":")[0], (left, right, name, ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", PROMOTION_DTYPES)
+@pytest.mark.parametrize("scalar", [2, 2.5, True, 1j, np.float64(2.0), np.int64(2), np.float32(2.0)], ids=repr)
+def test_tensor_scalar_promotion_matches_torch(dtype: str, scalar: object) -> None:
+    if dtype == "float16" and isinstance(scalar, complex):
+        return  # torch makes complex32, which npconv does not store
+    for name, function in OPERATORS.items():
+        for swap in (False, True):
+            if name == "pow" and swap and dtype == "bool" and scalar is True:
+                continue
+            def call(tensor: object, function: object = function, swap: bool = swap) -> object:
+                return function(scalar, tensor) if swap else function(tensor, scalar)
+
+            ours = _outcome(call, npconv.ones(2, dtype=getattr(npconv, dtype)))
+            theirs = _outcome(call, torch.ones(2, dtype=getattr(torch, dtype)))
+            assert ours.split(":")[0] == theirs.split(":")[0], (dtype, scalar, name, swap, ours, theirs)
+
+
+def test_zero_dim_tensors_only_raise_the_category() -> None:
+    for dimensioned, scalar in (("float32", "float64"), ("int32", "int64"), ("int64", "float64"),
+                                ("float64", "complex64"), ("bool", "int8"), ("float32", "complex128")):
+        ours = npconv.ones(2, dtype=getattr(npconv, dimensioned)) * npconv.tensor(2, dtype=getattr(npconv, scalar))
+        theirs = torch.ones(2, dtype=getattr(torch, dimensioned)) * torch.tensor(2, dtype=getattr(torch, scalar))
+        assert _dtype_name(ours.dtype) == _dtype_name(theirs.dtype), (dimensioned, scalar)
+
+
+def test_gradient_flows_through_a_promoting_cast() -> None:
+    weight = npconv.tensor(3.0, dtype=npconv.float64, requires_grad=True)
+    out = npconv.ones(2) * weight
+    assert out.dtype == npconv.float32
+    out.sum().backward()
+    assert weight.grad.dtype == npconv.float64 and weight.grad.item() == 2.0
