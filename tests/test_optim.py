@@ -79,13 +79,15 @@ def assert_same_params(ours, theirs, rtol):
 def test_steps_match_torch(name, kwargs, dtype, rng):
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     ours, theirs, ours_optimizer, theirs_optimizer = make_pair(name, kwargs, dtype, rng, groups=True)
+    arrays = [p._array for p in ours]
     for step in range(6):
         set_gradients(ours, theirs, rng, dtype, skip=2 if step < 2 else None)  # a late-starting parameter
         ours_optimizer.step()
         theirs_optimizer.step()
         assert_same_params(ours, theirs, rtol)
     assert_same_state(ours_optimizer, theirs_optimizer, rtol)
-    assert all(isinstance(p._array, np.ndarray) for p in ours)
+    assert all(p._array is array for p, array in zip(ours, arrays))  # updated in place
+    assert all(p.grad is not None and p.grad._node is None for p in ours)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), [CONFIGS[3], CONFIGS[7], CONFIGS[10], CONFIGS[13]])

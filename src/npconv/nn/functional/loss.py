@@ -211,6 +211,13 @@ def _masked(values: Tensor, kept: np.ndarray) -> Tensor:
     return ops.Where.apply(kept, values, np.zeros((), dtype=values._array.dtype))
 
 
+def _weighted_mean(total: Tensor, denominator: Any) -> Tensor:
+    """``total / denominator``; NaN (as torch's 0/0) when every target was ignored or weighs 0."""
+    if denominator == 0:
+        return total * float("nan")
+    return total / Tensor._wrap(np.asarray(denominator, dtype=total._array.dtype))
+
+
 def _nll(log_probs: Tensor, target: np.ndarray, weight: Tensor | None, ignore_index: int, reduction: str) -> Tensor:
     """−weight[t]·log_probs[t] per element (0 where t == ignore_index); 'mean' divides by Σ weight[t]."""
     class_dim = _class_dim(log_probs)
@@ -231,8 +238,7 @@ def _nll(log_probs: Tensor, target: np.ndarray, weight: Tensor | None, ignore_in
     total = losses.sum()
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / Tensor._wrap(np.asarray(element_weight.sum(), dtype=dtype))
+    return _weighted_mean(total, element_weight.sum())
 
 
 def nll_loss(
@@ -319,8 +325,7 @@ def cross_entropy(
             denominator = kept.sum()
         else:
             denominator = weight._array[target._array[kept].astype(np.int64)].sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            smooth = smooth.sum() / Tensor._wrap(np.asarray(denominator, dtype=input._array.dtype))
+        smooth = _weighted_mean(smooth.sum(), denominator)
     elif reduction == "sum":
         smooth = smooth.sum()
     return (1 - label_smoothing) * loss + smooth * (label_smoothing / classes)
