@@ -173,7 +173,7 @@ def _class_dim(input: Tensor) -> int:  # noqa: A002
     return 0 if input.ndim == 1 else 1
 
 
-def _check_class_targets(input: Tensor, target: Tensor, weight: Tensor | None, prefix: str = "") -> None:  # noqa: A002
+def _check_class_targets(input: Tensor, target: Tensor, weight: Tensor | None) -> None:  # noqa: A002
     """torch's checks of ``nll_loss_nd`` on class-index targets, in torch's order."""
     if input.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
@@ -201,7 +201,7 @@ def _check_class_targets(input: Tensor, target: Tensor, weight: Tensor | None, p
     classes = input.shape[_class_dim(input)]
     if weight is not None and (weight.ndim != 1 or weight.numel() != classes):
         raise RuntimeError(
-            f"{prefix}weight tensor should be defined either for all {classes} classes or no classes but got "
+            f"weight tensor should be defined either for all {classes} classes or no classes but got "
             f"weight tensor of shape: {list(weight.shape)}"
         )
 
@@ -310,7 +310,7 @@ def cross_entropy(
             raise RuntimeError("ignore_index is not supported for floating point target")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     _check_class_targets(input, target, weight)
-    if label_smoothing > 0.0 and label_smoothing > 1.0:
+    if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     log_probs = LogSoftmax.apply(input, class_dim)
     loss = _nll(log_probs, target._array, weight, ignore_index, reduction)
