@@ -10,7 +10,7 @@ import numpy as np
 from . import dtypes as _dtypes
 from . import ops
 from .random import Generator, rng
-from .tensor import DEFAULT_FLOAT, Tensor, _as_shape, _normalize_dim
+from .tensor import DEFAULT_FLOAT, Tensor, _as_shape, _normalize_dim, promote_to_result_type
 
 
 def _finish(array: np.ndarray, requires_grad: bool) -> Tensor:
@@ -196,14 +196,20 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return ops.Stack.apply(_normalize_dim(dim, tensors[0].ndim + 1), *tensors)
 
 
+def _promoted(values: Sequence[Any]) -> list[Any]:
+    """Arrays and lists as tensors, then every operand cast to torch's result type (numbers stay numbers)."""
+    return promote_to_result_type(*(v if isinstance(v, Tensor) or np.isscalar(v) else _tensors([v])[0] for v in values))
+
+
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+    """``input`` where ``condition`` holds, else ``other`` (tensors or numbers, promoted as in torch)."""
     condition_array = np.asarray(condition._array if isinstance(condition, Tensor) else condition, dtype=bool)
-    return ops.Where.apply(condition_array, *_tensors([input, other]))
+    return ops.Where.apply(condition_array, *_promoted([input, other]))
 
 
-def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
-    return ops.Maximum.apply(*_tensors([input, other]))
+def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return ops.Maximum.apply(*_tensors(_promoted([input, other])))
 
 
-def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
-    return ops.Minimum.apply(*_tensors([input, other]))
+def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return ops.Minimum.apply(*_tensors(_promoted([input, other])))

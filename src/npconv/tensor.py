@@ -317,16 +317,33 @@ class Tensor:
     def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0, generator: Generator | None = None) -> Tensor:
         return self._assign(rng(generator).normal(mean, std, self._array.shape))
 
+    def _check_inplace_result(self, other: Any, true_division: builtins.bool = False) -> None:
+        """torch refuses an in-place result it cannot store: float into an integer tensor, complex into
+        a real one, numbers into a bool one."""
+        operand = _as_tensor(other) if isinstance(other, (np.ndarray, list, tuple)) else other
+        dtype = result_dtype(self, operand)
+        if true_division and dtype.kind in "biu":
+            dtype = DEFAULT_FLOAT
+        if _category(dtype) > _category(self._array.dtype):
+            raise RuntimeError(
+                f"result type {_TORCH_TYPE_NAMES[dtype.name]} can't be cast to the desired output type "
+                f"{_TORCH_TYPE_NAMES[self._array.dtype.name]}"
+            )
+
     def add_(self, other: Any, alpha: builtins.float = 1) -> Tensor:
+        self._check_inplace_result(other)
         return self._assign(self._array + alpha * np.asarray(_unwrap(other)))
 
     def sub_(self, other: Any, alpha: builtins.float = 1) -> Tensor:
+        self._check_inplace_result(other)
         return self._assign(self._array - alpha * np.asarray(_unwrap(other)))
 
     def mul_(self, other: Any) -> Tensor:
+        self._check_inplace_result(other)
         return self._assign(self._array * np.asarray(_unwrap(other)))
 
     def div_(self, other: Any) -> Tensor:
+        self._check_inplace_result(other, true_division=True)
         return self._assign(self._array / np.asarray(_unwrap(other)))
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
@@ -427,6 +444,11 @@ class Tensor:
         return ops.MatMul.apply(_as_tensor(other), self)
 
     def __neg__(self) -> Tensor:
+        if self._array.dtype == np.bool_:
+            raise RuntimeError(
+                "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a "
+                "mask, use the `~` or `logical_not()` operator instead."
+            )
         return ops.Neg.apply(self)
 
     def __pos__(self) -> Tensor:
@@ -448,7 +470,7 @@ class Tensor:
     multiply, divide, subtract = __mul__, __truediv__, __sub__
 
     def neg(self) -> Tensor:
-        return ops.Neg.apply(self)
+        return -self
 
     # comparisons give boolean tensors outside the graph
     def _compare(self, function: Any, other: Any) -> Tensor:
@@ -494,7 +516,7 @@ class Tensor:
         source = self if dtype is None else self.to(dtype)
         if source._array.dtype.kind in "bui" and source._array.dtype != np.int64:
             source = source.to(_dtypes.int64)
-        return ops.Sum.apply(source, _normalize_dims(dim, self.ndim), keepdim)
+        return ops.Sum.apply(source, _normalize_dims(dim, self.ndim) or None, keepdim)  # dim=() is all dims
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
         source = self if dtype is None else self.to(dtype)
@@ -503,7 +525,7 @@ class Tensor:
                 "mean(): could not infer output dtype. Input dtype must be either a floating point or "
                 f"complex dtype. Got: {source.dtype.name.capitalize()}"
             )
-        return ops.Mean.apply(source, _normalize_dims(dim, self.ndim), keepdim)
+        return ops.Mean.apply(source, _normalize_dims(dim, self.ndim) or None, keepdim)  # dim=() is all dims
 
     def var(self, dim: int | Sequence[int] | None = None, unbiased: builtins.bool = True, keepdim: builtins.bool = False, correction: int | None = None) -> Tensor:
         dims = _normalize_dims(dim, self.ndim)
@@ -590,7 +612,9 @@ class Tensor:
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-        return ops.Clamp.apply(self, _unwrap(min), _unwrap(max))
+        dtype = result_dtype(self, *(bound for bound in (min, max) if bound is not None))
+        source = self if dtype == self._array.dtype else self.to(_dtypes.from_numpy_dtype(dtype))
+        return ops.Clamp.apply(source, _unwrap(min), _unwrap(max))
 
     clip = clamp
 
@@ -815,8 +839,34 @@ def result_dtype(*operands: Any) -> np.dtype:
     return _combine_categories(groups[0], _combine_categories(groups[1], groups[2]))
 
 
+_TORCH_TYPE_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble", "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int",
+    "int64": "Long", "bool": "Bool",
+}
+
+
+def _category(dtype: np.dtype) -> int:
+    """bool < integer < floating < complex."""
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dtype.kind]
+
+
 def _is_number(value: Any) -> builtins.bool:
     return isinstance(value, (builtins.bool, int, builtins.float, complex, np.number, np.bool_))
+
+
+def promote_to_result_type(*operands: Any) -> list[Any]:
+    """Tensors and numbers cast to their torch result type (tensors through the differentiable cast);
+    anything else passes through."""
+    if not all(isinstance(v, Tensor) or _is_number(v) for v in operands):
+        return list(operands)
+    dtype = result_dtype(*operands)
+    return [
+        (v if v._array.dtype == dtype else v.to(_dtypes.from_numpy_dtype(dtype)))
+        if isinstance(v, Tensor)
+        else np.asarray(v, dtype=dtype)[()]
+        for v in operands
+    ]
 
 
 def _promote_operands(left: Any, right: Any, function: Any) -> tuple[Any, Any, np.dtype | None]:
