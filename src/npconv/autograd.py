@@ -56,9 +56,17 @@ class set_grad_enabled:  # noqa: N801 - torch's name
 
 
 class no_grad:  # noqa: N801 - torch's name
-    """Disable graph recording, as a context manager (``with no_grad():``) or a decorator (``@no_grad()``)."""
+    """Disable graph recording, as a context manager (``with no_grad():``) or a decorator (``@no_grad()``
+    or ``@no_grad``)."""
 
     mode = False
+
+    def __new__(cls, function: Callable | None = None) -> Any:
+        instance = super().__new__(cls)
+        return instance if function is None else instance(function)
+
+    def __init__(self, function: Callable | None = None) -> None:
+        pass
 
     def __enter__(self) -> None:
         self.previous = _grad_enabled
@@ -109,7 +117,7 @@ class Node:
         self.inputs = inputs
 
     def name(self) -> str:
-        return f"{self.function.__name__}Backward"
+        return f"{self.function.__name__}Backward0"  # torch numbers its overloads; most reprs show 0
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
