@@ -275,3 +275,37 @@ def test_requires_grad_propagates_like_torch() -> None:
         npconv.tensor([1, 2]).requires_grad_()
     with pytest.raises(RuntimeError, match="only Tensors of floating point"):
         torch.tensor([1, 2]).requires_grad_()
+
+
+def test_no_grad_and_enable_grad_as_bare_decorators() -> None:
+    @npconv.no_grad
+    def double(t: npconv.Tensor) -> npconv.Tensor:
+        return t * 2
+
+    @npconv.enable_grad
+    def triple(t: npconv.Tensor) -> npconv.Tensor:
+        return t * 3
+
+    a = npconv.ones(2, requires_grad=True)
+    assert not double(a).requires_grad and npconv.is_grad_enabled()
+    with npconv.no_grad():
+        assert triple(a).requires_grad
+        assert not npconv.is_grad_enabled()
+
+
+def test_grad_fn_repr_of_a_convolution_matches_torch() -> None:
+    import npconv.nn.functional as F
+
+    ours = F.conv1d(npconv.arange(6.0).reshape(1, 1, 6), npconv.ones(2, 1, 3, requires_grad=True))
+    theirs = torch.nn.functional.conv1d(torch.arange(6.0).reshape(1, 1, 6), torch.ones(2, 1, 3, requires_grad=True))
+    assert repr(ours) == repr(theirs)
+    assert repr(npconv.ones(2, requires_grad=True) * 2) == repr(torch.ones(2, requires_grad=True) * 2)
+
+
+def test_retain_grad_of_an_intermediate() -> None:
+    for library in (npconv, torch):
+        leaf = library.ones(2, requires_grad=True)
+        middle = leaf * 3
+        middle.retain_grad()
+        (middle * middle).sum().backward()
+        np.testing.assert_array_equal(np.asarray(middle.grad.detach()), [6.0, 6.0])

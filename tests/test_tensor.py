@@ -440,3 +440,53 @@ def test_gradient_flows_through_a_promoting_cast() -> None:
     assert out.dtype == npconv.float32
     out.sum().backward()
     assert weight.grad.dtype == npconv.float64 and weight.grad.item() == 2.0
+
+
+MIXED_CALLS = {
+    "where with a number": lambda lib, x: lib.where(x > 0, x, 0.0),
+    "where with two numbers": lambda lib, x: lib.where(x > 0, 1.0, 0),
+    "where with an integer tensor": lambda lib, x: lib.where(x > 0, x, lib.tensor([1, 2])),
+    "maximum of float and integer": lambda lib, x: lib.maximum(x, lib.tensor([1, 2])),
+    "minimum of integer and float": lambda lib, x: lib.minimum(lib.tensor([1, 2]), x),
+    "clamp of integers by a float": lambda lib, x: lib.tensor([-1, 2]).clamp(0.5),
+    "clamp of integers by integers": lambda lib, x: lib.tensor([-1, 2]).clamp(0, 1),
+    "sum over no dims is over all": lambda lib, x: x.sum(()),
+    "mean over no dims keepdim": lambda lib, x: x.mean((), keepdim=True),
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED_CALLS))
+def test_mixed_dtype_functions_match_torch(name: str) -> None:
+    values = [[1.5, -2.0], [3.0, 0.5]]
+    ours = MIXED_CALLS[name](npconv, npconv.tensor(values))
+    theirs = MIXED_CALLS[name](torch, torch.tensor(values))
+    _same(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "method", "operand"),
+    [("int64", "add_", 1.5), ("int64", "div_", 2), ("bool", "mul_", 2), ("float32", "add_", 1j), ("int32", "sub_", 0.5)],
+)
+def test_in_place_result_that_cannot_be_stored_raises_like_torch(dtype: str, method: str, operand: object) -> None:
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type") as ours:
+        getattr(npconv.ones(2, dtype=getattr(npconv, dtype)), method)(operand)
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type") as theirs:
+        getattr(torch.ones(2, dtype=getattr(torch, dtype)), method)(operand)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_in_place_arithmetic_that_fits_matches_torch() -> None:
+    for dtype, operand in (("int64", 3), ("float32", 2.5), ("float32", torch.tensor([1.0, 2.0], dtype=torch.float64))):
+        ours, theirs = npconv.ones(2, dtype=getattr(npconv, dtype)), torch.ones(2, dtype=getattr(torch, dtype))
+        other = npconv.tensor(operand.numpy()) if isinstance(operand, torch.Tensor) else operand
+        ours += other
+        theirs += operand
+        ours.mul_(other)
+        theirs.mul_(operand)
+        _same(ours, theirs)
+
+
+def test_negating_a_bool_tensor_raises_like_torch() -> None:
+    for library in (npconv, torch):
+        with pytest.raises(RuntimeError, match="Negation, the `-` operator, on a bool tensor is not supported"):
+            -library.tensor([True, False])
