@@ -33,6 +33,15 @@ ALGORITHM_NAMES = [
     "conv_winograd",
 ]
 
+MATRIX_PRODUCT_PATHS = {
+    "conv_pointwise",
+    "conv_im2col",
+    "conv_col2im",
+    "conv_winograd",
+    "grad_weight_pointwise",
+    "grad_weight_im2col",
+}
+
 # name, transposed, input shape, weight shape (torch layout), keyword arguments, algorithms expected to run
 CASES = [
     ("pointwise", False, (2, 6, 5, 7), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
@@ -171,8 +180,21 @@ def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(ours.astype(np.float64) - reference).max() / max(np.abs(reference).max(), 1e-300))
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["blas-threads", "pool-threads"])
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
-def test_float64_paths_match_torch(case, spy: set[str]) -> None:
+def test_float64_paths_match_torch(case, threaded: bool, spy: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path against torch; with ``threaded`` the products are split over the pool (single-threaded BLAS)."""
+    split_products: list[bool] = []
+    if threaded:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+        original = algorithms.parallel_matmul
+
+        def recording(*args, **kwargs_):
+            split_products.append(getattr(algorithms._blas, "limited", False))
+            return original(*args, **kwargs_)
+
+        monkeypatch.setattr(algorithms, "parallel_matmul", recording)
     _, transposed, input_shape, weight_shape, kwargs, expected = case
     name = functional_name(transposed, len(input_shape) - 2)
     x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
@@ -182,6 +204,8 @@ def test_float64_paths_match_torch(case, spy: set[str]) -> None:
         assert mine.shape == theirs.shape, label
         assert relative_error(mine, theirs) < 1e-12, label
     assert expected <= spy, f"expected {sorted(expected)} to run, ran {sorted(spy)}"
+    if threaded and expected & MATRIX_PRODUCT_PATHS:
+        assert split_products and all(split_products)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from itertools import product
 
 import numpy as np
@@ -51,6 +53,63 @@ def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> 
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="npconv")
     for future in [_pool.submit(function, start, stop) for start, stop in bounds]:
         future.result()
+
+
+_blas = threading.local()
+_controller = None
+# Below this many multiply-adds a call runs as it comes: switching BLAS threads would cost more than it saves.
+PARALLEL_WORK = 1 << 22
+
+
+def _blas_controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController, or False without threadpoolctl
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    return _controller
+
+
+@contextmanager
+def single_threaded_blas(work: float) -> Iterator[None]:
+    """Within this context, matrix products of ``parallel_matmul`` run as THREADS single-threaded BLAS calls
+    on the thread pool instead of one multi-threaded BLAS call. BLAS's own threads spin while they wait
+    and degrade badly when the cores are shared; pool workers simply block. Needs threadpoolctl (without
+    it, or for small ``work`` in multiply-adds, BLAS keeps its own threads)."""
+    controller = _blas_controller() if THREADS > 1 and work >= PARALLEL_WORK else False
+    if not controller or getattr(_blas, "limited", False):
+        yield
+        return
+    _blas.limited = True
+    try:
+        with controller.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _blas.limited = False
+
+
+def parallel_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.matmul(a, b, out), split over the pool along the output's last axis (or its rows when that axis
+    is short) when inside ``single_threaded_blas``; a plain np.matmul otherwise."""
+    if out is None:
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        out = np.empty(shape, dtype=np.result_type(a, b))
+    if not getattr(_blas, "limited", False) or THREADS == 1:
+        return np.matmul(a, b, out=out)
+    columns_axis = out.shape[-1] >= 16 * THREADS or out.shape[-2] < THREADS
+    extent = out.shape[-1] if columns_axis else out.shape[-2]
+
+    def part(start: int, stop: int) -> None:
+        if columns_axis:
+            np.matmul(a, b[..., start:stop], out=out[..., start:stop])
+        else:
+            np.matmul(a[..., start:stop, :], b, out=out[..., start:stop, :])
+
+    _run_blocks(part, extent, max(1, math.ceil(extent / THREADS)))
+    return out
 
 
 def output_extent(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -161,7 +220,7 @@ def conv_pointwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, groups:
     weights = w.reshape(groups, out_channels // groups, channels // groups)
     y = np.empty((batch, out_channels, *spatial), dtype=np.result_type(x, w))
     columns = x.reshape(batch, groups, channels // groups, -1)  # a copy only when x is a strided view
-    np.matmul(weights, columns, out=y.reshape(batch, groups, out_channels // groups, -1))
+    parallel_matmul(weights, columns, out=y.reshape(batch, groups, out_channels // groups, -1))
     return y
 
 
@@ -266,7 +325,7 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
             columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
             columns = columns.reshape(stop - start, groups, depth, -1)
             target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
-            np.matmul(weights, columns, out=target)
+            parallel_matmul(weights, columns, out=target)
         return y
     rows_per_step = max(1, WORKSPACE_BYTES // max(row_bytes, 1))
     first_stride, first_dilation = stride[0], dilation[0]
@@ -281,7 +340,7 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
             slab = x[n : n + 1, :, max(top, 0) : min(bottom, size)]
             slab_padding = [(max(-top, 0), max(bottom - size, 0)), *padding[1:]]
             columns = unfold(pad_zeros(slab, slab_padding), kernel, stride, dilation).reshape(groups, depth, -1)
-            product_ = np.matmul(weights, columns)
+            product_ = parallel_matmul(weights, columns)
             y[n, :, r0:r1] = product_.reshape(out_channels, r1 - r0, *out_spatial[1:])
     return y
 
@@ -305,10 +364,10 @@ def valid_conv(
     """The convolution of x (zero-padded by ``padding``) with w, by the algorithm suited to the shapes."""
     stride, dilation = tuple(stride), tuple(dilation)
     padding = [(0, 0)] * (x.ndim - 2) if padding is None else [tuple(pair) for pair in padding]
-    if is_pointwise(w.shape):
-        return conv_pointwise(x, w, stride, padding, groups)
     if is_depthwise(x.shape, w.shape, groups):
         return conv_depthwise(x, w, stride, padding, dilation)
+    if is_pointwise(w.shape):
+        return conv_pointwise(x, w, stride, padding, groups)
     from . import winograd
 
     if winograd.applies(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
@@ -435,7 +494,7 @@ def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_
         # samples side by side in the columns of one product: (G, C/G, n·Πin); BLAS is faster on wide products
         inputs = x[start:stop].reshape(stop - start, groups, per_group, -1).transpose(1, 2, 0, 3)
         inputs = np.ascontiguousarray(inputs).reshape(groups, per_group, -1)
-        columns = np.matmul(weights, inputs).reshape(out_channels, *kernel, stop - start, *spatial)
+        columns = parallel_matmul(weights, inputs).reshape(out_channels, *kernel, stop - start, *spatial)
         columns = np.moveaxis(columns, 1 + ndim, 0)  # a view (n, O, *k, *in)
         target = y[start:stop]
         for tap in product(*(range(k) for k in kernel)):
@@ -464,7 +523,7 @@ def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, 
     grads = g.reshape(batch, groups, out_channels // groups, -1)
     result = np.zeros((groups, out_channels // groups, channels // groups), dtype=np.result_type(x, g))
     for n in range(batch):
-        result += np.matmul(grads[n], columns[n].swapaxes(-1, -2))
+        result += parallel_matmul(grads[n], columns[n].swapaxes(-1, -2))
     return result.reshape(out_channels, channels // groups, *([1] * (x.ndim - 2)))
 
 
@@ -522,7 +581,7 @@ def grad_weight_im2col(
         columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
         columns = columns.reshape(stop - start, groups, depth, -1)
         for n in range(stop - start):
-            result += np.matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+            result += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
     return result.reshape(out_channels, per_group, *kernel)
 
 
@@ -532,10 +591,10 @@ def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, di
     padding = [tuple(pair) for pair in padding]
     if g.size == 0 or x.size == 0:
         return np.zeros((g.shape[1], x.shape[1] // groups, *kernel), dtype=np.result_type(x, g))
-    if all(k == 1 for k in kernel):
-        return grad_weight_pointwise(x, g, stride, padding, groups)
     if groups > 1 and groups == x.shape[1]:
         return grad_weight_depthwise(x, g, kernel, stride, padding, dilation)
+    if all(k == 1 for k in kernel):
+        return grad_weight_pointwise(x, g, stride, padding, groups)
     return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups)
 
 

@@ -14,6 +14,7 @@ Convolutions, transposed convolutions and every gradient go through ``conv_gener
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +45,11 @@ def dilate_and_pad(x: np.ndarray, lhs_dilation: Sequence[int], padding: Pairs) -
     return out
 
 
+def _work(x: np.ndarray, w: np.ndarray, groups: int) -> int:
+    """Rough multiply-add count of a convolution, to decide whether spreading it over threads pays."""
+    return x.size * (w.shape[0] // groups) * math.prod(w.shape[2:])
+
+
 def conv_general(
     x: np.ndarray,
     w: np.ndarray,
@@ -61,12 +67,13 @@ def conv_general(
         x, w = x.astype(compute_dtype), w.astype(compute_dtype)
     stride, rhs_dilation = tuple(stride), tuple(rhs_dilation)
     padding = [tuple(pair) for pair in padding]
-    if any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):
-        y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups)
-    elif any(d != 1 for d in lhs_dilation):
-        y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups)
-    else:
-        y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding)
+    with algorithms.single_threaded_blas(_work(x, w, groups)):
+        if any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):
+            y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups)
+        elif any(d != 1 for d in lhs_dilation):
+            y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups)
+        else:
+            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding)
     return y.astype(np.float16) if compute_dtype is not None else y
 
 
@@ -162,10 +169,12 @@ def conv_general_grad_weight(
     if compute_dtype is not None:
         x, grad_output = x.astype(compute_dtype), grad_output.astype(compute_dtype)
     padding = [tuple(pair) for pair in padding]
-    if any(d != 1 for d in lhs_dilation):
-        result = algorithms.grad_weight_polyphase(
-            x, grad_output, kernel, stride, padding, lhs_dilation, rhs_dilation, groups
-        )
-    else:
-        result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups)
+    work = x.size * grad_output.shape[1] // groups * math.prod(kernel)
+    with algorithms.single_threaded_blas(work):
+        if any(d != 1 for d in lhs_dilation):
+            result = algorithms.grad_weight_polyphase(
+                x, grad_output, kernel, stride, padding, lhs_dilation, rhs_dilation, groups
+            )
+        else:
+            result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups)
     return result.astype(np.float16) if compute_dtype is not None else result

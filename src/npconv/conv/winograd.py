@@ -115,7 +115,7 @@ def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray) 
         _transform_input(padded[..., c0:c1], tiles_h, tiles_w, transformed[..., c0:c1])
 
     algorithms.parallel_channels(transform, channels)
-    products = np.matmul(transformed.reshape(16, -1, channels), kernel)  # (16, tiles, O)
+    products = algorithms.parallel_matmul(transformed.reshape(16, -1, channels), kernel)  # (16, tiles, O)
     products = products.reshape(4, 4, count, tiles_h, tiles_w, out_channels)
 
     def inverse(o0: int, o1: int) -> None:
