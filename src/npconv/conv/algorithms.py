@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import as_strided
 # Largest scratch buffer (unfolded matrix, padded block) one step may build; larger problems are chunked.
 WORKSPACE_BYTES = 64 * 2**20
 # Blocks of elementwise work (depthwise taps) aim at this many output elements so they stay in cache.
-ELEMENTWISE_BLOCK = 1 << 16
+ELEMENTWISE_BLOCK = 1 << 17
 THREADS = min(4, os.cpu_count() or 1)
 
 Pairs = Sequence[tuple[int, int]]
@@ -528,30 +528,52 @@ def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, 
 
 
 def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation) -> np.ndarray:
-    """dW for one input channel per group: per tap, Σ over batch and positions of g · the shifted plane."""
+    """dW for one input channel per group: per tap, Σ over batch and positions of g · the shifted plane.
+
+    With stride 1 the planes are flattened as in ``conv_depthwise`` (g is laid out with the padded pitch,
+    zeros in the pad columns), so each tap is one long dot product per channel."""
     batch, channels = x.shape[:2]
     out_channels = g.shape[1]
     multiplier = out_channels // channels
     taps = list(product(*(range(k) for k in kernel)))
     dtype = np.result_type(x, g)
-    result = np.zeros((out_channels, len(taps)), dtype=dtype)
-    grads = g.reshape(batch, channels, multiplier, -1)
+    grads = g.reshape(batch, channels, multiplier, *g.shape[2:])
     out = g.shape[2:]
-    channels_per_block = max(1, min(channels, ELEMENTWISE_BLOCK // max(math.prod(out) * multiplier, 1)))
+    padded = [lo + size + hi for size, (lo, hi) in zip(x.shape[2:], padding)]
+    flat = all(s == 1 for s in stride)
+    pitches = [math.prod(padded[d + 1 :]) for d in range(len(padded))]
+    length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1
+    plane = math.prod(padded)
+    channels_per_block = max(1, min(channels, ELEMENTWISE_BLOCK // max(plane * multiplier, 1)))
     blocks = [(n, c0) for n in range(batch) for c0 in range(0, channels, channels_per_block)]
     partial = np.zeros((len(blocks), channels, multiplier, len(taps)), dtype=dtype)
+    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(x.shape[2:], padding))
+    interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, padding))
+    valid = tuple(slice(0, o) for o in out)
 
     def work(start: int, stop: int) -> None:
+        source_buffer = np.zeros((channels_per_block, *padded), dtype=x.dtype)
+        grad_buffer = np.zeros((channels_per_block, multiplier, *padded), dtype=g.dtype) if flat else None
         for index in range(start, stop):
             n, c0 = blocks[index]
             c1 = min(channels, c0 + channels_per_block)
-            source = pad_zeros(x[n : n + 1, c0:c1], padding)[0]
-            grad_block = grads[n, c0:c1]
+            source = source_buffer[: c1 - c0]
+            source[(slice(None), *interior)] = x[(n, slice(c0, c1), *crop)]
+            if flat:
+                grad_block = grad_buffer[: c1 - c0]
+                grad_block[(slice(None), slice(None), *valid)] = grads[n, c0:c1]
+                grad_flat = grad_block.reshape(c1 - c0, multiplier, -1)[..., :length]
+                source_flat = source.reshape(c1 - c0, -1)
+            else:
+                grad_flat = grads[n, c0:c1].reshape(c1 - c0, multiplier, -1)
             for tap_index, tap in enumerate(taps):
-                plane = tap_view(source, [k * d for k, d in zip(tap, dilation)], stride, out).reshape(c1 - c0, 1, -1)
-                partial[index, c0:c1, :, tap_index] = np.einsum(
-                    "cmp,cmp->cm", grad_block, np.broadcast_to(plane, grad_block.shape)
-                )
+                offset = [k * d for k, d in zip(tap, dilation)]
+                if flat:
+                    shift = sum(k * pitch for k, pitch in zip(offset, pitches))
+                    shifted = source_flat[:, shift : shift + length, None]
+                else:
+                    shifted = np.ascontiguousarray(tap_view(source, offset, stride, out)).reshape(c1 - c0, -1, 1)
+                partial[index, c0:c1, :, tap_index] = np.matmul(grad_flat, shifted)[..., 0]
 
     _run_blocks(work, len(blocks), max(1, math.ceil(len(blocks) / (4 * THREADS))))
     result = partial.sum(axis=0).reshape(out_channels, len(taps))

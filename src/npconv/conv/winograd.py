@@ -30,8 +30,8 @@ MIN_TILES = 128
 
 
 def block_bytes(x_shape, w_shape, padding, dtype) -> int:
-    """Scratch bytes per sample: padded channels-last block, row-transformed planes, transformed tiles and
-    their products."""
+    """Scratch bytes per sample: padded channels-last block, row-transformed planes, transformed tiles, their
+    products and the output transform's temporaries."""
     channels, height, width = x_shape[1:]
     out_channels = w_shape[0]
     (top, bottom), (left, right) = padding
@@ -39,7 +39,8 @@ def block_bytes(x_shape, w_shape, padding, dtype) -> int:
     padded = (2 * tiles_h + 2) * (2 * tiles_w + 2) * channels
     rows = 4 * tiles_h * (2 * tiles_w + 2) * channels
     tiles = 16 * tiles_h * tiles_w * (channels + out_channels)
-    return (padded + rows + tiles) * np.dtype(dtype).itemsize
+    inverse = 10 * tiles_h * tiles_w * out_channels  # the output transform's row and column temporaries
+    return (padded + rows + tiles + inverse) * np.dtype(dtype).itemsize
 
 
 def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> bool:
