@@ -11,7 +11,7 @@ import numpy as np
 
 from . import autograd, ops
 from . import dtypes as _dtypes
-from .random import Generator, rng
+from .random import Generator, rng, uniform_samples
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 
@@ -23,6 +23,21 @@ class Size(tuple):
         return f"npconv.Size({list(self)})"
 
     __str__ = __repr__
+
+    def __getitem__(self, index: Any) -> Any:
+        item = super().__getitem__(index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other: Any) -> Size:
+        return Size(tuple(self) + tuple(other))
+
+    def __radd__(self, other: Any) -> Size:
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, count: Any) -> Size:
+        return Size(tuple(self) * count)
+
+    __rmul__ = __mul__
 
     def numel(self) -> int:
         return math.prod(self)
@@ -312,7 +327,7 @@ class Tensor:
         return self._assign(src_array)
 
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, generator: Generator | None = None) -> Tensor:
-        return self._assign(rng(generator).uniform(a, b, self._array.shape))
+        return self._assign(uniform_samples(generator, a, b, self._array.shape, self._array.dtype))
 
     def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0, generator: Generator | None = None) -> Tensor:
         return self._assign(rng(generator).normal(mean, std, self._array.shape))
@@ -454,17 +469,23 @@ class Tensor:
     def __pos__(self) -> Tensor:
         return self
 
+    # ``x += y`` works in place, as in torch: on any tensor under no_grad (``w -= lr * w.grad``), on
+    # tensors outside the graph, and a leaf that requires grad raises. A tensor inside a recorded graph
+    # gets a new node instead (the name is rebound to the result).
+    def _in_place(self) -> builtins.bool:
+        return self._node is None or not autograd.is_grad_enabled()
+
     def __iadd__(self, other: Any) -> Tensor:
-        return self.add_(other) if self._node is None and not self._requires_grad else self + other
+        return self.add_(other) if self._in_place() else self + other
 
     def __isub__(self, other: Any) -> Tensor:
-        return self.sub_(other) if self._node is None and not self._requires_grad else self - other
+        return self.sub_(other) if self._in_place() else self - other
 
     def __imul__(self, other: Any) -> Tensor:
-        return self.mul_(other) if self._node is None and not self._requires_grad else self * other
+        return self.mul_(other) if self._in_place() else self * other
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self.div_(other) if self._node is None and not self._requires_grad else self / other
+        return self.div_(other) if self._in_place() else self / other
 
     add, sub, mul, div, pow, matmul = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__
     multiply, divide, subtract = __mul__, __truediv__, __sub__
