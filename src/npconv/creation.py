@@ -9,7 +9,7 @@ import numpy as np
 
 from . import dtypes as _dtypes
 from . import ops
-from .random import Generator, rng
+from .random import Generator, rng, uniform_samples
 from .tensor import DEFAULT_FLOAT, Tensor, _as_shape, _normalize_dim, promote_to_result_type
 
 
@@ -89,7 +89,7 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1)."""
     numpy_dtype = _float_dtype(dtype)
-    return _finish(rng(generator).random(_as_shape(size)).astype(numpy_dtype), requires_grad)
+    return _finish(uniform_samples(generator, 0.0, 1.0, _as_shape(size), numpy_dtype), requires_grad)
 
 
 def randn(*size: Any, generator: Generator | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -150,7 +150,7 @@ def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: 
 
 
 def rand_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:  # noqa: A002
-    return _finish(rng().random(input.shape).astype(_like(input, dtype)), requires_grad)
+    return _finish(uniform_samples(None, 0.0, 1.0, input.shape, _like(input, dtype)), requires_grad)
 
 
 def randn_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:  # noqa: A002

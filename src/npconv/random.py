@@ -58,3 +58,18 @@ def set_rng_state(state: dict) -> None:
 def rng(generator: Generator | None = None) -> np.random.Generator:
     """The NumPy generator to draw from: ``generator``'s, else the default one."""
     return (generator or default_generator).numpy
+
+
+def uniform_samples(generator: Generator | None, low: float, high: float, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Samples of U[low, high) in ``dtype``, drawn in float64 and rounded, with the rare value that
+    rounding pushes outside [low, high] (or onto 1.0 for U[0, 1)) moved back to the nearest one inside."""
+    values = rng(generator).uniform(low, high, shape)
+    if dtype.kind != "f":
+        return values.astype(dtype)
+    rounded = values.astype(dtype)
+    smallest = dtype.type(low) if dtype.type(low) >= low else np.nextafter(dtype.type(low), dtype.type(np.inf))
+    largest = dtype.type(high) if dtype.type(high) <= high else np.nextafter(dtype.type(high), dtype.type(-np.inf))
+    if (low, high) == (0.0, 1.0):
+        largest = np.nextafter(dtype.type(1), dtype.type(0))  # rand() is [0, 1)
+    return np.clip(rounded, smallest, largest)
+
