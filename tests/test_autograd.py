@@ -309,3 +309,35 @@ def test_retain_grad_of_an_intermediate() -> None:
         middle.retain_grad()
         (middle * middle).sum().backward()
         np.testing.assert_array_equal(np.asarray(middle.grad.detach()), [6.0, 6.0])
+
+
+def test_manual_update_under_no_grad_is_in_place_as_in_torch() -> None:
+    for library in (npconv, torch):
+        weight = library.ones(2, requires_grad=True)
+        (weight * library.tensor([1.0, 3.0])).sum().backward()
+        same_object = weight
+        with library.no_grad():
+            weight -= 0.5 * weight.grad
+            weight *= 2
+            weight /= 4
+            weight += 1
+        assert weight is same_object and weight.requires_grad and weight.is_leaf
+        np.testing.assert_allclose(np.asarray(weight.detach()), [1.25, 0.75])
+
+
+def test_augmented_assignment_on_a_leaf_requiring_grad_raises_like_torch() -> None:
+    for library in (npconv, torch):
+        weight = library.ones(2, requires_grad=True)
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
+            weight += 1
+
+
+def test_augmented_assignment_inside_the_graph_keeps_gradients() -> None:
+    _compare(lambda a: _augmented(a), [(3,)])
+
+
+def _augmented(a: object) -> object:
+    b = a * 2
+    b += a
+    b *= a
+    return b

@@ -160,6 +160,17 @@ def test_size_is_a_tuple_printed_under_npconv_name() -> None:
     assert npconv.Size([1, 2]) == (1, 2)
 
 
+@pytest.mark.parametrize(
+    "expression", ["shape[1:]", "shape[::-1]", "shape + (5,)", "(5,) + shape", "shape * 2", "shape + shape"]
+)
+def test_size_operations_stay_sizes_as_in_torch(expression: str) -> None:
+    ours = eval(expression, {"shape": npconv.zeros(2, 3, 4).shape})
+    theirs = eval(expression, {"shape": torch.zeros(2, 3, 4).shape})
+    assert ours == theirs
+    assert repr(ours) == repr(theirs).replace("torch.", "npconv.")
+    assert ours[0] == theirs[0] and type(ours[0]) is int
+
+
 def test_size_dim_and_friends() -> None:
     ours, theirs = npconv.zeros(2, 3, 4), torch.zeros(2, 3, 4)
     assert ours.size() == theirs.size()
@@ -490,3 +501,12 @@ def test_negating_a_bool_tensor_raises_like_torch() -> None:
     for library in (npconv, torch):
         with pytest.raises(RuntimeError, match="Negation, the `-` operator, on a bool tensor is not supported"):
             -library.tensor([True, False])
+
+
+def test_rounding_keeps_uniform_samples_in_range() -> None:
+    """Draws rounded to float16 must not reach 1.0 for rand (torch's [0, 1)) nor pass uniform_'s bounds."""
+    npconv.manual_seed(1)
+    assert npconv.rand(200000, dtype=npconv.float16).numpy().max() < 1.0
+    assert npconv.rand_like(npconv.zeros(200000, dtype=npconv.float16)).numpy().max() < 1.0
+    values = npconv.zeros(200000, dtype=npconv.float16).uniform_(-0.7, 0.7).numpy()
+    assert values.min() >= -0.7 and values.max() <= 0.7
