@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-
 from ... import ops
 from ...conv import arguments
 from ...tensor import Tensor
@@ -23,7 +22,7 @@ IntOrTuple = int | Sequence[int]
 
 def _check_dtypes(op: str, x: Tensor, w: Tensor, b: Tensor | None) -> None:
     if x._array.dtype == np.bool_:
-        raise TypeError(f'{op}: "{op}" is not implemented for dtype {x.dtype!r}; use a float, complex or integer dtype')
+        raise TypeError(f"{op}() is not implemented for dtype {x.dtype!r}; use a floating point, complex or integer dtype")
     if x._array.dtype != w._array.dtype:
         raise RuntimeError(f"Input type ({x.dtype!r}) and weight type ({w.dtype!r}) should be the same")
     if b is not None and b._array.dtype != x._array.dtype:
@@ -179,7 +178,3 @@ def conv_nd_with_padding_mode(
     )
     padded = pad(x, pairs_to_torch_pad(pairs), mode=padding_mode)
     return conv_nd(ndim, padded, w, bias, strides, 0, dilations, groups)
-
-
-
-
