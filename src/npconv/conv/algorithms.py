@@ -99,7 +99,9 @@ def parallel_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
         out = np.empty(shape, dtype=np.result_type(a, b))
     if not getattr(_blas, "limited", False) or THREADS == 1:
         return np.matmul(a, b, out=out)
-    columns_axis = out.shape[-1] >= 16 * THREADS or out.shape[-2] < THREADS
+    # split the larger operand, so that the threads do not each pack (copy) all of it
+    a_size, b_size = a.shape[-2] * a.shape[-1], b.shape[-2] * b.shape[-1]
+    columns_axis = (b_size >= a_size and out.shape[-1] >= 16 * THREADS) or out.shape[-2] < 16 * THREADS
     extent = out.shape[-1] if columns_axis else out.shape[-2]
 
     def part(start: int, stop: int) -> None:

@@ -9,7 +9,10 @@ kernel taps. Per spatial dim the output extent is
 
     out = floor((lo + (size − 1)·lhs_dilation + 1 + hi − rhs_dilation·(k − 1) − 1) / stride) + 1
 
-Convolutions, transposed convolutions and every gradient go through ``conv_general``.
+Convolutions, transposed convolutions and input gradients go through ``conv_general``; the weight gradient
+is the same contraction taken over batch and positions (``conv_general_grad_weight``). Which algorithm
+computes a call (Winograd, im2col, pointwise GEMM, depthwise taps, polyphase or col2im for lhs dilation)
+is chosen by the shapes in ``algorithms``; all give the same result.
 """
 
 from __future__ import annotations
@@ -82,7 +85,9 @@ def conv_general(
 #     in/out channels swapped within each group; the forward stride becomes g's lhs dilation and the
 #     forward lhs dilation becomes the stride, and ``grad_input_padding`` lines the taps up again.
 #   * dL/dW = xᵀ·g — a convolution of x (batch and channel axes swapped) with g as the kernel; the forward
-#     stride becomes the kernel dilation and the forward kernel dilation becomes the stride.
+#     stride becomes the kernel dilation and the forward kernel dilation becomes the stride. It is computed
+#     as exactly that contraction, without swapping axes: the unfolded (im2col) x of each sample times gᵀ,
+#     summed over the batch (``algorithms.grad_weight``); with lhs dilation, phase by phase.
 
 
 def flip_and_swap_channels(w: np.ndarray, groups: int) -> np.ndarray:
@@ -132,26 +137,6 @@ def conv_general_grad_input(
     return conv_general(
         grad_output, flip_and_swap_channels(w, groups), lhs_dilation, pads, stride, rhs_dilation, groups
     )
-
-
-def grad_weight_padding(
-    input_spatial: Sequence[int],
-    output_spatial: Sequence[int],
-    kernel: Sequence[int],
-    stride: Sequence[int],
-    padding: Pairs,
-    lhs_dilation: Sequence[int],
-    rhs_dilation: Sequence[int],
-) -> list[tuple[int, int]]:
-    """Pads of x for the weight gradient: the forward low pad, and a high pad (often a crop) that leaves
-    exactly the kernel's extent of output."""
-    pairs = []
-    for size, out, k, s, (lo, _), ld, rd in zip(
-        input_spatial, output_spatial, kernel, stride, padding, lhs_dilation, rhs_dilation
-    ):
-        dilated = (size - 1) * ld + 1
-        pairs.append((lo, rd * (k - 1) + s * (out - 1) + 1 - lo - dilated))
-    return pairs
 
 
 def conv_general_grad_weight(

@@ -21,8 +21,7 @@ import numpy as np
 
 from . import algorithms
 
-# G (4×3): the kernel transform, U = G g Gᵀ.
-KERNEL_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+# G (4×3), the kernel transform U = G g Gᵀ, is [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
 # Channels below which the 16 small products cost more than the direct unfold saves.
 MIN_CHANNELS = 16
 # Tiles (batch × tile rows × tile columns) below which the products are too small for BLAS to run well.
@@ -64,11 +63,21 @@ def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> 
     )
 
 
+def _kernel_rows(g: np.ndarray, axis: int) -> list[np.ndarray]:
+    """G applied along ``axis`` (length 3) of g: the 4 rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2."""
+    g0, g1, g2 = (np.take(g, index, axis=axis) for index in range(3))
+    outer = g0 + g2
+    return [g0, (outer + g1) * 0.5, (outer - g1) * 0.5, g2]
+
+
 def transform_kernel(w: np.ndarray) -> np.ndarray:
     """(O, C, 3, 3) → (16, C, O): U = G g Gᵀ for every (output, input) channel pair, ready as matmul operand."""
-    transform = KERNEL_TRANSFORM.astype(w.dtype)
-    u = np.einsum("ik,ockl,jl->ijco", transform, w, transform, optimize=True)
-    return np.ascontiguousarray(u.reshape(16, w.shape[1], w.shape[0]))
+    kernel = np.moveaxis(w, (2, 3), (0, 1))  # (3, 3, O, C)
+    u = np.empty((4, 4, w.shape[1], w.shape[0]), dtype=w.dtype)
+    for i, row in enumerate(_kernel_rows(kernel, 0)):  # row: (3, O, C)
+        for j, entry in enumerate(_kernel_rows(row, 0)):  # entry: (O, C)
+            u[i, j] = entry.T
+    return u.reshape(16, w.shape[1], w.shape[0])
 
 
 def _transform_input(padded: np.ndarray, tiles_h: int, tiles_w: int, out: np.ndarray) -> None:
