@@ -72,11 +72,11 @@ def _kernel_rows(g: np.ndarray, axis: int) -> list[np.ndarray]:
 
 def transform_kernel(w: np.ndarray) -> np.ndarray:
     """(O, C, 3, 3) → (16, C, O): U = G g Gᵀ for every (output, input) channel pair, ready as matmul operand."""
-    kernel = np.moveaxis(w, (2, 3), (0, 1))  # (3, 3, O, C)
+    kernel = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (3, 3, C, O)
     u = np.empty((4, 4, w.shape[1], w.shape[0]), dtype=w.dtype)
-    for i, row in enumerate(_kernel_rows(kernel, 0)):  # row: (3, O, C)
-        for j, entry in enumerate(_kernel_rows(row, 0)):  # entry: (O, C)
-            u[i, j] = entry.T
+    for i, row in enumerate(_kernel_rows(kernel, 0)):  # row: (3, C, O)
+        for j, entry in enumerate(_kernel_rows(row, 0)):  # entry: (C, O)
+            u[i, j] = entry
     return u.reshape(16, w.shape[1], w.shape[0])
 
 
