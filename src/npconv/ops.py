@@ -229,6 +229,32 @@ class GetItem(Function):
         return full, None
 
 
+class SetItem(Function):
+    """``a[index] = value`` as a new array: the gradient of ``a`` is zero where it was overwritten, that
+    of ``value`` is what reached the written positions (summed over broadcasting)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, value: Any, index: Any) -> np.ndarray:
+        ctx.index, ctx.value_shape = index, np.shape(value)
+        out = np.array(a, copy=True)
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        grad_a = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_a = np.array(grad, copy=True)
+            grad_a[ctx.index] = 0
+        if ctx.needs_input_grad[1]:
+            reached = np.asarray(grad[ctx.index])
+            missing = len(ctx.value_shape) - reached.ndim  # a value may carry leading size-1 axes
+            if missing > 0:
+                reached = reached.reshape((1,) * missing + reached.shape)
+            grad_value = unbroadcast(reached, ctx.value_shape)
+        return grad_a, grad_value, None
+
+
 class Cat(Function):
     @staticmethod
     def forward(ctx: Context, axis: int, *arrays: np.ndarray) -> np.ndarray:

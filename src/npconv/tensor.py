@@ -365,8 +365,20 @@ class Tensor:
         return self._assign(np.clip(self._array, min, max))
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[index] = value``; inside a recorded graph (or with a value that requires grad) the write
+        is recorded, so gradients skip the overwritten positions and reach ``value``, as in torch."""
         self._check_inplace()
-        self._array[_unwrap_index(index)] = _unwrap(value)
+        index = _unwrap_index(index)
+        recorded = self._node is not None or (isinstance(value, Tensor) and value._requires_grad)
+        if not (recorded and autograd.is_grad_enabled()):
+            self._array[index] = _unwrap(value)
+            return
+        previous = Tensor._wrap(self._array)  # the old version keeps the old node (and any saved array)
+        previous._node, previous._requires_grad = self._node, self._requires_grad
+        if isinstance(value, Tensor) and value._array.dtype != self._array.dtype:
+            value = value.to(self.dtype)
+        written = ops.SetItem.apply(previous, value, index)
+        self._array, self._node, self._requires_grad = written._array, written._node, written._requires_grad
 
     # ----------------------------------------------------------------- dtype
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
