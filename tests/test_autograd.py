@@ -341,3 +341,34 @@ def _augmented(a: object) -> object:
     b += a
     b *= a
     return b
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda t, v, library: t.__setitem__((0, slice(None)), 5.0),
+        lambda t, v, library: t.__setitem__(1, v[0] * 2),
+        lambda t, v, library: t.__setitem__((slice(None), 1), v[:3, 0]),
+        lambda t, v, library: t.__setitem__(library.tensor([2, 0]), v[:2]),
+        lambda t, v, library: t.__setitem__(t.detach() > 0.5, 0.0),
+    ],
+    ids=["row with number", "row with tensor", "column with tensor", "rows by index tensor", "mask"],
+)
+def test_assignment_into_a_tensor_of_the_graph_is_differentiable(write: Callable) -> None:
+    def function(a: object, v: object) -> object:
+        library = _module(a)
+        target = a * 1
+        write(target, v, library)
+        return target * target
+
+    _compare(function, [(3, 4), (3, 4)])
+
+
+def test_assignment_of_a_tensor_requiring_grad_into_a_plain_tensor() -> None:
+    for library in (npconv, torch):
+        weight = library.tensor(2.0, requires_grad=True)
+        plain = library.zeros(3)
+        plain[1] = weight
+        assert plain.requires_grad
+        (plain * 3).sum().backward()
+        assert weight.grad.item() == 3.0
