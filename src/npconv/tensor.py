@@ -1002,14 +1002,16 @@ def _format_tensor(tensor: Tensor) -> str:
         suffixes.append(f"grad_fn={tensor._node!r}")
     elif tensor._requires_grad:
         suffixes.append("requires_grad=True")
-    text, last_line = prefix + body, len(body) - body.rfind("\n") + 1
+    text = prefix + body
+    last_line = len(text) - text.rfind("\n") + 1  # torch's count, one more than the line's length
     for suffix in suffixes:
-        if last_line + len(suffix) + 2 > _LINE_WIDTH:
+        width = len(suffix.replace("npconv.", "torch."))  # break lines where torch's own repr breaks
+        if last_line + width + 2 > _LINE_WIDTH:
             text += ",\n" + " " * len(prefix) + suffix
-            last_line = len(prefix) + len(suffix)
+            last_line = len(prefix) + width
         else:
             text += ", " + suffix
-            last_line += len(suffix) + 2
+            last_line += width + 2
     return text + ")"
 
 
