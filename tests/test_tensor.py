@@ -510,3 +510,38 @@ def test_rounding_keeps_uniform_samples_in_range() -> None:
     assert npconv.rand_like(npconv.zeros(200000, dtype=npconv.float16)).numpy().max() < 1.0
     values = npconv.zeros(200000, dtype=npconv.float16).uniform_(-0.7, 0.7).numpy()
     assert values.min() >= -0.7 and values.max() <= 0.7
+
+
+def _random_repr_arrays(count: int, seed: int = 0) -> list[tuple[np.ndarray, bool]]:
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for index in range(count):
+        ndim = int(rng.integers(0, 4))
+        shape = tuple(int(v) for v in rng.integers(1, 6 if ndim > 1 else 40, ndim))
+        values = rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 9)
+        kind = index % 8
+        if kind == 0:
+            array = values
+        elif kind == 1:
+            array = np.clip(values, -6e4, 6e4).astype(np.float16)
+        elif kind == 2:
+            array = np.clip(np.round(values), -2e9, 2e9).astype(np.int32)
+        elif kind == 3:
+            array = values > 0
+        elif kind == 4:
+            array = (values + 1j * rng.standard_normal(shape)).astype(np.complex64)
+        elif kind == 5:
+            array = np.round(values).astype(np.float32)
+        else:
+            array = values.astype(np.float32)
+            if array.size > 2 and kind == 6:
+                array.flat[:3] = (np.nan, -np.inf, 0.0)
+        arrays.append((array, array.dtype.kind in "fc" and index % 5 == 0))
+    return arrays
+
+
+def test_repr_of_random_tensors_matches_torch() -> None:
+    for array, requires_grad in _random_repr_arrays(300):
+        ours = repr(npconv.tensor(array, requires_grad=requires_grad))
+        theirs = repr(torch.tensor(array, requires_grad=requires_grad)).replace("torch.", "npconv.")
+        assert ours == theirs, (array.dtype, array.shape)
