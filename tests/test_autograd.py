@@ -372,3 +372,12 @@ def test_assignment_of_a_tensor_requiring_grad_into_a_plain_tensor() -> None:
         assert plain.requires_grad
         (plain * 3).sum().backward()
         assert weight.grad.item() == 3.0
+
+
+def test_tensor_relu_has_zero_gradient_at_zero_like_torch() -> None:
+    values = [-1.0, 0.0, 2.0]
+    ours = npconv.tensor(values, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
+    ours.relu().sum().backward()
+    theirs.relu().sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())

@@ -640,7 +640,9 @@ class Tensor:
         return ops.Sigmoid.apply(_floating(self))
 
     def relu(self) -> Tensor:
-        return ops.Clamp.apply(self, 0, None)
+        from .nn import functional
+
+        return functional.relu(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         if min is None and max is None:
