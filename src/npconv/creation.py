@@ -208,8 +208,8 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
 
 
 def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002
-    return ops.Maximum.apply(*_tensors(_promoted([input, other])))
+    return ops.ElementwiseExtreme.apply(*_tensors(_promoted([input, other])), False)
 
 
 def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
-    return ops.Minimum.apply(*_tensors(_promoted([input, other])))
+    return ops.ElementwiseExtreme.apply(*_tensors(_promoted([input, other])), True)

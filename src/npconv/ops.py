@@ -403,32 +403,22 @@ class Where(Function):
         )
 
 
-class Maximum(Function):
-    """Elementwise max of two tensors; ties split the gradient equally, as torch does."""
+class ElementwiseExtreme(Function):
+    """Elementwise max (or min, with ``take_min``) of two tensors; ties split the gradient equally, as
+    torch does."""
 
     @staticmethod
-    def forward(ctx: Context, a: Any, b: Any) -> np.ndarray:
+    def forward(ctx: Context, a: Any, b: Any, take_min: bool) -> np.ndarray:
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        ctx.take_min = take_min
+        return np.minimum(a, b) if take_min else np.maximum(a, b)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
-        weight_a = (np.greater(a, b) + 0.5 * np.equal(a, b)).astype(grad.dtype)
-        return unbroadcast(grad * weight_a, _shape(a)), unbroadcast(grad * (1 - weight_a), _shape(b))
-
-
-class Minimum(Function):
-    @staticmethod
-    def forward(ctx: Context, a: Any, b: Any) -> np.ndarray:
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx: Context, grad: np.ndarray) -> tuple:
-        a, b = ctx.saved_tensors
-        weight_a = (np.less(a, b) + 0.5 * np.equal(a, b)).astype(grad.dtype)
-        return unbroadcast(grad * weight_a, _shape(a)), unbroadcast(grad * (1 - weight_a), _shape(b))
+        a_wins = np.less(a, b) if ctx.take_min else np.greater(a, b)
+        weight_a = (a_wins + 0.5 * np.equal(a, b)).astype(grad.dtype)
+        return unbroadcast(grad * weight_a, _shape(a)), unbroadcast(grad * (1 - weight_a), _shape(b)), None
 
 
 class ReduceMax(Function):

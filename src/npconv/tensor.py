@@ -589,12 +589,12 @@ class Tensor:
 
     def max(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
         if isinstance(dim, Tensor):
-            return ops.Maximum.apply(self, dim)
+            return ops.ElementwiseExtreme.apply(self, dim, False)
         return self._reduce_extreme(dim, keepdim, use_min=False)
 
     def min(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
         if isinstance(dim, Tensor):
-            return ops.Minimum.apply(self, dim)
+            return ops.ElementwiseExtreme.apply(self, dim, True)
         return self._reduce_extreme(dim, keepdim, use_min=True)
 
     def amax(self, dim: int | Sequence[int] = (), keepdim: builtins.bool = False) -> Tensor:

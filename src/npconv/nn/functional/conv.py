@@ -20,6 +20,14 @@ from .padding import pad, pairs_to_torch_pad
 IntOrTuple = int | Sequence[int]
 
 
+def conv_operands(op: str, input: Any, weight: Any, bias: Any) -> tuple[Tensor, Tensor, Tensor | None]:  # noqa: A002
+    """input, weight and bias as Tensors (ndarrays wrapped), with their dtypes checked."""
+    x, w = as_input(input, op, "input"), as_input(weight, op, "weight")
+    b = as_input(bias, op, "bias", optional=True)
+    _check_dtypes(op, x, w, b)
+    return x, w, b
+
+
 def _check_dtypes(op: str, x: Tensor, w: Tensor, b: Tensor | None) -> None:
     if x._array.dtype == np.bool_:
         raise TypeError(f"{op}() is not implemented for dtype {x.dtype!r}; use a floating point, complex or integer dtype")
@@ -41,9 +49,7 @@ def conv_nd(
 ) -> Tensor:
     """An ``ndim``-d convolution; see ``conv2d`` for the arguments and the shape formula."""
     op = f"conv{ndim}d"
-    x, w = as_input(input, op, "input"), as_input(weight, op, "weight")
-    b = as_input(bias, op, "bias", optional=True)
-    _check_dtypes(op, x, w, b)
+    x, w, b = conv_operands(op, input, weight, bias)
     call = arguments.check_conv(
         op, ndim, x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation, groups
     )
@@ -64,9 +70,7 @@ def conv_transpose_nd(
 ) -> Tensor:
     """An ``ndim``-d transposed convolution; see ``conv_transpose2d``."""
     op = f"conv_transpose{ndim}d"
-    x, w = as_input(input, op, "input"), as_input(weight, op, "weight")
-    b = as_input(bias, op, "bias", optional=True)
-    _check_dtypes(op, x, w, b)
+    x, w, b = conv_operands(op, input, weight, bias)
     call = arguments.check_conv_transpose(
         op, ndim, x.shape, w.shape, None if b is None else b.shape,
         stride, padding, output_padding, groups, dilation, output_size,

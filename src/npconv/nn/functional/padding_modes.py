@@ -22,8 +22,7 @@ from ...autograd import Context, Function
 from ...conv import arguments
 from ...conv.padding import pad_adjoint, pad_array
 from ...tensor import Tensor
-from ._common import as_input
-from .conv import conv_transpose_nd
+from .conv import conv_operands, conv_transpose_nd
 
 TORCH_TO_ARRAY_MODE = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
@@ -66,8 +65,7 @@ def conv_transpose_nd_with_padding_mode(
             f"padding_mode must be one of ['zeros', 'reflect', 'replicate', 'circular'], but got {padding_mode!r}"
         )
     op = f"conv_transpose{ndim}d"
-    x, w = as_input(input, op, "input"), as_input(weight, op, "weight")
-    b = as_input(bias, op, "bias", optional=True)
+    x, w, b = conv_operands(op, input, weight, bias)
     # Validate the whole call (and learn the output size and the per-side padding) before any work.
     call = arguments.check_conv_transpose(
         op, ndim, x.shape, w.shape, None if b is None else b.shape,
