@@ -10,32 +10,7 @@ import torch.nn.functional as TF
 import npconv
 import npconv.nn.functional as F
 from npconv import nn
-
-torch.set_num_threads(1)  # the oracle on small tensors: threads only add contention on a shared machine
-
-DTYPES = [np.float64, np.float32]
-
-
-def assert_close(actual, expected, dtype):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    tolerance = 1e-10 if dtype == np.float64 else 1e-5
-    finite = expected[np.isfinite(expected)] if expected.dtype.kind == "f" else expected
-    scale = max(float(np.abs(finite).max(initial=0.0)), 1e-30)
-    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
-
-
-def check_against_torch(ours, theirs, arrays, dtype, seed=0):
-    inputs = [npconv.tensor(a, requires_grad=True) for a in arrays]
-    torch_inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out, expected = ours(*inputs), theirs(*torch_inputs)
-    assert_close(out.detach().numpy(), expected.detach().numpy(), dtype)
-    upstream = np.random.default_rng(seed).standard_normal(tuple(expected.shape)).astype(dtype)
-    out.backward(npconv.tensor(upstream))
-    expected.backward(torch.tensor(upstream))
-    for tensor, torch_tensor in zip(inputs, torch_inputs):
-        assert_close(tensor.grad.numpy(), torch_tensor.grad.numpy(), dtype)
+from oracle import DTYPES, assert_close, check_against_torch
 
 
 def randn(*shape, dtype=np.float64, seed=0):

@@ -9,20 +9,7 @@ import torch.nn.functional as TF
 import npconv
 import npconv.nn.functional as F
 from npconv import nn
-
-torch.set_num_threads(1)  # the oracle on small tensors: threads only add contention on a shared machine
-
-DTYPES = [np.float64, np.float32]
-
-
-def assert_close(actual, expected, dtype):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    tolerance = 1e-10 if dtype == np.float64 else 1e-5
-    finite = expected[np.isfinite(expected)] if expected.dtype.kind == "f" else expected
-    scale = max(float(np.abs(finite).max(initial=0.0)), 1e-30)
-    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
+from oracle import DTYPES, assert_close
 
 
 def check_pool(ours, theirs, values, dtype, with_indices=False):
