@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,15 +16,6 @@ from npconv import nn
 
 LARGE_SHAPE = (128, 64, 3, 3)  # 73,728 values
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_torch() -> Iterator[None]:
-    """torch's intra-op threads spin against each other on a loaded 2-core machine and make these tiny
-    reference computations a hundred times slower; the oracle's results do not depend on the count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 NONLINEARITIES = [
     ("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose1d", None),
     ("conv_transpose2d", None), ("conv_transpose3d", None), ("sigmoid", None), ("tanh", None), ("relu", None),

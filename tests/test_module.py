@@ -4,7 +4,6 @@ both libraries, and traversal order, names, modes, conversions, state_dict and r
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -15,16 +14,6 @@ import torch
 import npconv
 
 LIBRARIES = [torch, npconv]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_torch() -> Iterator[None]:
-    """torch's intra-op threads spin against each other on a loaded 2-core machine and make these tiny
-    reference computations a hundred times slower; the oracle's results do not depend on the count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def build(library: ModuleType) -> Any:

@@ -8,7 +8,6 @@ import doctest
 import io
 import itertools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,15 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even k
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_torch() -> Iterator[None]:
-    """torch's intra-op threads spin against each other on a loaded 2-core machine and make these tiny
-    reference computations a hundred times slower; the oracle's results do not depend on the count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 SPATIAL = {1: (9,), 2: (7, 6), 3: (5, 6, 4)}
 
 

@@ -13,8 +13,6 @@ import npconv
 from npconv import optim
 from npconv.optim import lr_scheduler
 
-torch.set_num_threads(1)  # the oracle on small tensors: threads only add contention on a shared machine
-
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
 
 CONFIGS = [

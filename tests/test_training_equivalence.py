@@ -16,8 +16,6 @@ import npconv
 import npconv.nn.functional as F
 from npconv import nn
 
-torch.set_num_threads(1)  # the oracle on small tensors: threads only add contention on a shared machine
-
 STEPS = 16
 BATCH_SIZE = 32
 
