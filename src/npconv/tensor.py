@@ -89,7 +89,11 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data: Any = (), dtype: Any = None, requires_grad: builtins.bool = False) -> None:
-        self._array = _array_from_data(data, dtype)
+        self._start(_array_from_data(data, dtype), requires_grad)
+
+    def _start(self, array: np.ndarray, requires_grad: builtins.bool = False) -> None:
+        """Set every field of a new tensor around ``array`` (no copy): a leaf with no gradient yet."""
+        self._array = array
         self._node: autograd.Node | None = None
         self._requires_grad = False
         self._retains_grad = False
@@ -101,11 +105,7 @@ class Tensor:
     def _wrap(cls, array: np.ndarray) -> Tensor:
         """A Tensor around ``array`` without copying it (0-d results stay 0-d arrays)."""
         tensor = cls.__new__(cls)
-        tensor._array = array if isinstance(array, np.ndarray) else np.asarray(array)
-        tensor._node = None
-        tensor._requires_grad = False
-        tensor._retains_grad = False
-        tensor.grad = None
+        tensor._start(array if isinstance(array, np.ndarray) else np.asarray(array))
         return tensor
 
     # ----------------------------------------------------------------- attributes

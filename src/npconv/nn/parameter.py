@@ -19,13 +19,7 @@ class Parameter(Tensor):
             array = data._array
         else:
             array = np.asarray(data)
-        self._array = array
-        self._node = None
-        self._requires_grad = False
-        self._retains_grad = False
-        self.grad = None
-        if requires_grad:
-            self.requires_grad = True
+        self._start(array, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -38,12 +32,7 @@ class Buffer(Tensor):
     """Marks a tensor to be registered as a module buffer on attribute assignment (``nn.Buffer``)."""
 
     def __init__(self, data: Any, persistent: bool = True) -> None:
-        array = data._array if isinstance(data, Tensor) else np.asarray(data)
-        self._array = array
-        self._node = None
-        self._requires_grad = False
-        self._retains_grad = False
-        self.grad = None
+        self._start(data._array if isinstance(data, Tensor) else np.asarray(data))
         self.persistent = persistent
 
 
