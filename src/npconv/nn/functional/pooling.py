@@ -32,6 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ...autograd import Context, Function
+from ...conv.arguments import _is_int, expand_arg
 from ...tensor import Tensor
 from ._common import as_input
 
@@ -78,23 +79,19 @@ class PoolCall:
         )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def expand_pool_arg(value: Any, ndim: int, name: str, op: str) -> tuple[int, ...]:
-    """An int, or a sequence of 1 or ``ndim`` ints, as ``ndim`` ints."""
-    if _is_int(value):
-        return (int(value),) * ndim
-    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
-        if len(value) == 1:
-            return (int(value[0]),) * ndim
-        if len(value) == ndim:
-            return tuple(int(v) for v in value)
+    """An int, or a sequence of 1 or ``ndim`` ints, as ``ndim`` ints: the convolution's rule
+    (``expand_arg``), with torch's pooling messages."""
+    try:
+        return expand_arg(value, ndim, name, op)
+    except RuntimeError:
         raise RuntimeError(
             f"{op}: {name} must either be a single int, or a tuple of {ndim} ints, but got {name}={list(value)}"
-        )
-    raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of ints, not {type(value).__name__}")
+        ) from None
+    except TypeError:
+        raise TypeError(
+            f"{op}(): argument '{name}' must be an int or a tuple of ints, not {type(value).__name__}"
+        ) from None
 
 
 def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:

@@ -28,7 +28,26 @@ __all__ = [
 IntOrTuple = int | Sequence[int]
 
 
-class _MaxPoolNd(Module):
+class _WindowPoolNd(Module):
+    """What max and average pooling share: the window arguments, stored as given (stride defaulting to
+    kernel_size) for torch's reprs."""
+
+    ndim: int
+
+    def __init__(
+        self, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple, ceil_mode: bool
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _MaxPoolNd(_WindowPoolNd):
     """Max pooling over ``ndim`` spatial dims.
 
     Args:
@@ -45,8 +64,6 @@ class _MaxPoolNd(Module):
           out = floor((in + 2·padding − dilation·(kernel_size − 1) − 1) / stride + 1) (ceil in ceil_mode).
     """
 
-    ndim: int
-
     def __init__(
         self,
         kernel_size: IntOrTuple,
@@ -56,13 +73,9 @@ class _MaxPoolNd(Module):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation = dilation
         self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Any:  # noqa: A002
         return P.max_pool_nd(
@@ -71,10 +84,7 @@ class _MaxPoolNd(Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+        return f"{super().extra_repr()}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -96,7 +106,7 @@ class MaxPool3d(_MaxPoolNd):
     ndim = 3
 
 
-class _AvgPoolNd(Module):
+class _AvgPoolNd(_WindowPoolNd):
     """Average pooling over ``ndim`` spatial dims.
 
     Args:
@@ -113,8 +123,6 @@ class _AvgPoolNd(Module):
           out = floor((in + 2·padding − kernel_size) / stride + 1) (ceil in ceil_mode).
     """
 
-    ndim: int
-
     def __init__(
         self,
         kernel_size: IntOrTuple,
@@ -124,11 +132,7 @@ class _AvgPoolNd(Module):
         count_include_pad: bool = True,
         divisor_override: int | None = None,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
+        super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
@@ -137,9 +141,6 @@ class _AvgPoolNd(Module):
             self.ndim, input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
             self.count_include_pad, self.divisor_override,
         )
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -180,7 +181,20 @@ def _single(value: Any) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
-class _AdaptiveAvgPoolNd(Module):
+class _AdaptivePoolNd(Module):
+    """What adaptive average and max pooling share: the output size, stored as given."""
+
+    ndim: int
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
     """Adaptive average pooling to a fixed output size over ``ndim`` spatial dims.
 
     Args:
@@ -191,17 +205,8 @@ class _AdaptiveAvgPoolNd(Module):
         Output position i covers input positions floor(i·in/out) … ceil((i + 1)·in/out) − 1.
     """
 
-    ndim: int
-
-    def __init__(self, output_size: Any) -> None:
-        super().__init__()
-        self.output_size = output_size
-
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return P.adaptive_avg_pool_nd(self.ndim, input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
@@ -219,7 +224,7 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     ndim = 3
 
 
-class _AdaptiveMaxPoolNd(Module):
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     """Adaptive max pooling to a fixed output size over ``ndim`` spatial dims.
 
     Args:
@@ -230,18 +235,12 @@ class _AdaptiveMaxPoolNd(Module):
         - Input: (N, C, *in) or (C, *in).  - Output: (N, C, *output_size) or (C, *output_size).
     """
 
-    ndim: int
-
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
-        super().__init__()
-        self.output_size = output_size
+        super().__init__(output_size)
         self.return_indices = return_indices
 
     def forward(self, input: Tensor) -> Any:  # noqa: A002
         return P.adaptive_max_pool_nd(self.ndim, input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
