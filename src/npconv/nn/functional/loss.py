@@ -9,6 +9,7 @@ stable log-sigmoid in ``binary_cross_entropy_with_logits``).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -378,7 +379,11 @@ def _cross_entropy_probabilities(
 
 
 # --------------------------------------------------------------------- regression losses
-def _pointwise_difference(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor, Tensor]:  # noqa: A002
+def _pointwise_loss(
+    op: str, input: Any, target: Any, reduction: str, weight: Any, error: Callable[[Tensor], Tensor]  # noqa: A002
+) -> Tensor:
+    """``error(input − target)`` per element (broadcast, with torch's warning, if the shapes differ),
+    optionally weighted, reduced; a weighted 'mean' divides by the sum of the weights."""
     input = as_input(input, op, "input")  # noqa: A001
     target = as_input(target, op, "target")
     if target.shape != input.shape:
@@ -389,11 +394,7 @@ def _pointwise_difference(op: str, input: Any, target: Any) -> tuple[Tensor, Ten
             stacklevel=3,
         )
     _broadcast_shape(input.shape, target.shape)
-    target = _float_target(input, target)
-    return input, target, input - target
-
-
-def _weighted(op: str, errors: Tensor, input: Tensor, weight: Any, reduction: str) -> Tensor:  # noqa: A002
+    errors = error(input - _float_target(input, target))
     if weight is None:
         return _reduce(errors, reduction)
     weight = as_input(weight, op, "weight")
@@ -427,8 +428,7 @@ def mse_loss(
         Output: scalar, or the broadcast shape for reduction='none'.
     """
     reduction = _reduction(size_average, reduce, reduction)
-    input, _, difference = _pointwise_difference("mse_loss", input, target)  # noqa: A001
-    return _weighted("mse_loss", difference * difference, input, weight, reduction)
+    return _pointwise_loss("mse_loss", input, target, reduction, weight, lambda difference: difference * difference)
 
 
 def l1_loss(
@@ -451,8 +451,7 @@ def l1_loss(
         Output: scalar, or the broadcast shape for reduction='none'.
     """
     reduction = _reduction(size_average, reduce, reduction)
-    input, _, difference = _pointwise_difference("l1_loss", input, target)  # noqa: A001
-    return _weighted("l1_loss", difference.abs(), input, weight, reduction)
+    return _pointwise_loss("l1_loss", input, target, reduction, weight, Tensor.abs)
 
 
 # --------------------------------------------------------------------- binary cross entropy

@@ -26,7 +26,8 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    """A loss with an optional per-class ``weight``, registered as a buffer (saved in the state_dict)."""
+    """A loss with an optional ``weight`` (per class, or broadcast to the target), registered as a buffer
+    (saved in the state_dict)."""
 
     def __init__(
         self,
@@ -181,7 +182,7 @@ class BCELoss(_WeightedLoss):
         return functional_loss.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     """A sigmoid and binary cross entropy in one numerically stable step (log-sum-exp form).
 
     Args:
@@ -203,8 +204,7 @@ class BCEWithLogitsLoss(_Loss):
         reduction: str = "mean",
         pos_weight: Tensor | None = None,
     ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", weight)
+        super().__init__(weight, size_average, reduce, reduction)
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
