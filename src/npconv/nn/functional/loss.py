@@ -18,6 +18,7 @@ from ... import ops
 from ...autograd import Context, Function, is_grad_enabled
 from ...tensor import Tensor
 from ._common import as_input
+from .activation import LogSoftmax
 
 __all__ = [
     "binary_cross_entropy",
@@ -98,23 +99,6 @@ def _float_target(input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
 
 
 # --------------------------------------------------------------------- derivative rules
-class LogSoftmax(Function):
-    """log_softmax along ``axis``: x − max − log Σ exp(x − max); backward g − softmax · Σ g."""
-
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-        ctx.save_for_backward(out)
-        ctx.axis = axis
-        return out
-
-    @staticmethod
-    def backward(ctx: Context, grad: np.ndarray) -> tuple:
-        (out,) = ctx.saved_tensors
-        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True), None
-
-
 class BinaryCrossEntropy(Function):
     """Elementwise −(y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)) with torch's backward
     (x − y) / max(x(1 − x), 1e-12) for the input and −logit(x) for the target."""
