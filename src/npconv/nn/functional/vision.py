@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...autograd import Context, Function
+from ...conv.arguments import _is_int
 from ...tensor import Tensor
 from ._common import as_input
 from .pooling import adaptive_avg_pool_nd, along_axis
@@ -115,7 +116,7 @@ def _output_size_and_scales(
                     f"dimensions of {spatial} and output size of {size}. Please provide input tensor in (N, C, d1, "
                     "d2, ...,dK) format and output size in (o1, o2, ...,oK) format."
                 )
-            if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
+            if not all(_is_int(s) for s in size):
                 raise TypeError(
                     "expected size to be one of int or Tuple[int] or Tuple[int, int] or Tuple[int, int, int], but "
                     f"got size with types {[type(s) for s in size]}"
