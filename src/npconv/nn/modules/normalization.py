@@ -25,6 +25,14 @@ def _affine_parameters(module: Module, size: int, affine: bool, bias: bool, dtyp
     module.register_parameter("bias", Parameter(np.zeros(size, dtype=dtype)) if affine and bias else None)
 
 
+def _reset_affine_parameters(module: Module) -> None:
+    """Set ``weight`` back to ones and ``bias`` back to zeros, each where it is learned."""
+    if module.weight is not None:
+        module.weight._array[...] = 1
+    if module.bias is not None:
+        module.bias._array[...] = 0
+
+
 class _BatchNorm(Module):
     """Batch normalisation over the batch and every spatial position of each channel:
     :math:`y = \\frac{x - \\mathrm{E}[x]}{\\sqrt{\\mathrm{Var}[x] + \\epsilon}} \\cdot \\gamma + \\beta`.
@@ -88,10 +96,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.weight is not None:
-            self.weight._array[...] = 1
-        if self.bias is not None:
-            self.bias._array[...] = 0
+        _reset_affine_parameters(self)
 
     def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002
         if input.ndim not in self.expected_dims:
@@ -181,10 +186,7 @@ class GroupNorm(Module):
         _affine_parameters(self, num_channels, affine, bias, _float_dtype(dtype))
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            self.weight._array[...] = 1
-        if self.bias is not None:
-            self.bias._array[...] = 0
+        _reset_affine_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
