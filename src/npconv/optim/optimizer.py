@@ -34,6 +34,15 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         start[...] = end - (end - start) * (1 - weight)
 
 
+def check_non_negative(**options: float) -> None:
+    """torch's ``ValueError("Invalid ...")`` for the first option, in the given order, that is not ≥ 0
+    (NaN included)."""
+    for name, value in options.items():
+        if not value >= 0.0:
+            label = {"lr": "learning rate", "eps": "epsilon value"}.get(name, f"{name} value")
+            raise ValueError(f"Invalid {label}: {value}")
+
+
 def state_array(value: Any, dtype: np.dtype | None) -> Tensor:
     """A private copy of a saved state value (an npconv or torch tensor, or an array) as a Tensor."""
     if isinstance(value, Tensor):
