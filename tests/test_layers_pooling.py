@@ -27,6 +27,19 @@ def check_pool(ours, theirs, values, dtype, with_indices=False):
     assert_close(tensor.grad.numpy(), torch_tensor.grad.numpy(), dtype)
 
 
+def check_with_indices(name, values, dtype, **kwargs):
+    """``name(values, return_indices=True, **kwargs)`` (a max pooling): values, indices and gradients equal
+    torch's."""
+    ours, theirs = getattr(F, name), getattr(TF, name)
+    check_pool(
+        lambda x: ours(x, return_indices=True, **kwargs),
+        lambda x: theirs(x, return_indices=True, **kwargs),
+        values,
+        dtype,
+        with_indices=True,
+    )
+
+
 def random_configs(ndim, count, seed, dilation):
     """Valid pooling configurations (torch accepts them), drawn reproducibly, batched and unbatched."""
     rng = np.random.default_rng(seed)
@@ -73,28 +86,14 @@ AVG_CASES += [(len(shape) - 2, shape, kwargs) for shape, kwargs in CEIL_CASES]
 @pytest.mark.parametrize(("ndim", "shape", "kwargs"), MAX_CASES)
 def test_max_pool_values_indices_and_gradients_match_torch(ndim, shape, kwargs, dtype):
     values = np.random.default_rng(len(MAX_CASES)).standard_normal(shape).astype(dtype)
-    ours, theirs = getattr(F, f"max_pool{ndim}d"), getattr(TF, f"max_pool{ndim}d")
-    check_pool(
-        lambda x: ours(x, return_indices=True, **kwargs),
-        lambda x: theirs(x, return_indices=True, **kwargs),
-        values,
-        dtype,
-        with_indices=True,
-    )
+    check_with_indices(f"max_pool{ndim}d", values, dtype, **kwargs)
 
 
 @pytest.mark.parametrize(("ndim", "shape", "kwargs"), MAX_CASES[::3])
 def test_max_pool_ties_pick_the_first_maximum_like_torch(ndim, shape, kwargs):
     # few distinct values: many ties, and overlapping windows that pick the same position
     values = np.random.default_rng(3).integers(0, 3, shape).astype(np.float64)
-    ours, theirs = getattr(F, f"max_pool{ndim}d"), getattr(TF, f"max_pool{ndim}d")
-    check_pool(
-        lambda x: ours(x, return_indices=True, **kwargs),
-        lambda x: theirs(x, return_indices=True, **kwargs),
-        values,
-        np.float64,
-        with_indices=True,
-    )
+    check_with_indices(f"max_pool{ndim}d", values, np.float64, **kwargs)
 
 
 @pytest.mark.parametrize(("ndim", "shape", "kwargs"), MAX_CASES[::4])
@@ -102,26 +101,13 @@ def test_max_pool_propagates_nan_and_points_at_it_like_torch(ndim, shape, kwargs
     rng = np.random.default_rng(4)
     values = rng.standard_normal(shape)
     values[rng.random(shape) < 0.15] = np.nan
-    ours, theirs = getattr(F, f"max_pool{ndim}d"), getattr(TF, f"max_pool{ndim}d")
-    check_pool(
-        lambda x: ours(x, return_indices=True, **kwargs),
-        lambda x: theirs(x, return_indices=True, **kwargs),
-        values,
-        np.float64,
-        with_indices=True,
-    )
+    check_with_indices(f"max_pool{ndim}d", values, np.float64, **kwargs)
 
 
 def test_max_pool_never_picks_padding_even_when_the_input_is_minus_infinity():
     values = np.full((1, 1, 4, 5), -np.inf)
     values[0, 0, 1, 2] = 1.0
-    check_pool(
-        lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True),
-        lambda x: TF.max_pool2d(x, 3, 2, 1, return_indices=True),
-        values,
-        np.float64,
-        with_indices=True,
-    )
+    check_with_indices("max_pool2d", values, np.float64, kernel_size=3, stride=2, padding=1)
 
 
 @pytest.mark.parametrize(("dtype", "count_include_pad"), [(np.float64, True), (np.float64, False), (np.float32, False)])
@@ -192,14 +178,7 @@ def test_adaptive_avg_pool_matches_torch(ndim, shape, output_size, dtype):
 def test_adaptive_max_pool_matches_torch(ndim, shape, output_size, dtype, ties):
     rng = np.random.default_rng(12)
     values = (rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)).astype(dtype)
-    ours, theirs = getattr(F, f"adaptive_max_pool{ndim}d"), getattr(TF, f"adaptive_max_pool{ndim}d")
-    check_pool(
-        lambda x: ours(x, output_size, return_indices=True),
-        lambda x: theirs(x, output_size, return_indices=True),
-        values,
-        dtype,
-        with_indices=True,
-    )
+    check_with_indices(f"adaptive_max_pool{ndim}d", values, dtype, output_size=output_size)
 
 
 MODULES = [
