@@ -146,13 +146,17 @@ def matmul_peak(dtype: np.dtype, size: int = 2048, repeats: int = 5) -> float:
 
 
 def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Run each function once to warm up, then ``repeats`` rounds of one run each; median seconds each."""
-    for function in functions:
-        function()
+    """``repeats`` rounds; in each, every function runs once untimed and then once timed. Median seconds each.
+
+    The untimed run right before each timed one puts that library in the steady state of a loop of its own
+    calls: its worker threads awake, the other library's idle. Timed straight after the other library,
+    a run competes with that library's threads, which keep spinning for a while after their last call
+    (torch's OpenMP pool and OpenBLAS's both do), and the two libraries slow each other down."""
     times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeats):
         for index, function in enumerate(functions):
             gc.collect()
+            function()
             start = time.perf_counter()
             function()
             times[index].append(time.perf_counter() - start)
@@ -318,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
     else:
         print("- torch not installed (or --no-torch): npconv times only")
-    print(f"- {repeats} interleaved runs per case, medians", flush=True)
+    print(f"- {repeats} interleaved rounds per case (each timed run right after an untimed one of the same library), medians", flush=True)
     rows = []
     ratios: dict[str, list[tuple[float, str]]] = {"forward": [], "forward+backward": []}
     for case in cases:
