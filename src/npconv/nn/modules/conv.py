@@ -8,6 +8,7 @@ set the number of spatial dimensions and nothing else. Every argument rule comes
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -42,13 +43,14 @@ IntOrTuple = int | Sequence[int]
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _check_channels(name: str, value: Any) -> int:
+def _check_channels(name: str, value: Any, lazy: bool = False) -> int:
+    """A channel count: a positive int (0 marks a lazy layer's in_channels, inferred at the first call)."""
     if not arguments._is_int(value):
         raise TypeError(f"{name} must be an int, but got {name}={value!r}")
     if value < 0:
         # torch fails here too, creating the weight: "Trying to create tensor with negative dimension"
         raise RuntimeError(f"{name} must be a positive integer, but got {name}={value}")
-    if value == 0:
+    if value == 0 and not lazy:
         raise ValueError(f"{name} must be a positive integer, but got {name}={value}")
     return int(value)
 
@@ -112,7 +114,7 @@ class _ConvNd(Module):
         """Validate and store the hyper-parameters, create the Parameters and initialise them."""
         name, ndim = type(self).__name__, self._ndim
         self._check_padding_mode(padding_mode)
-        in_channels = _check_channels("in_channels", in_channels)
+        in_channels = _check_channels("in_channels", in_channels, lazy=isinstance(self, _LazyConvMixin))
         out_channels = _check_channels("out_channels", out_channels)
         if not arguments._is_int(groups) or groups <= 0:
             raise ValueError(f"groups must be a positive integer, but got groups={groups!r}")
@@ -511,15 +513,21 @@ class ConvTranspose3d(_ConvTransposeNd):
 class _LazyConvMixin:
     """A conv layer whose ``in_channels`` is taken from the first input it sees (torch's ``LazyConv*``).
 
-    Until then ``in_channels`` is 0 and the weight and bias are ``UninitializedParameter``s; the first call
-    creates them with the inferred shape, initialises them as the layer would have been, and turns the
-    layer into its plain class (``LazyConv2d`` → ``Conv2d``)."""
+    Constructed with torch's arguments minus ``in_channels``. Until the first call ``in_channels`` is 0 and
+    the weight and bias are ``UninitializedParameter``s; the first call creates them with the inferred
+    shape, initialises them as the layer would have been, and turns the layer into its plain class
+    (``LazyConv2d`` → ``Conv2d``)."""
 
     cls_to_become: ClassVar[type[_ConvNd]]
 
-    def _become_lazy(self) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        plain = inspect.signature(cls.cls_to_become)
+        cls.__signature__ = plain.replace(parameters=list(plain.parameters.values())[1:])  # type: ignore[attr-defined]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.cls_to_become.__init__(self, 0, *args, **kwargs)  # type: ignore[arg-type]
         layer: Any = self
-        layer.in_channels = 0
         dtype = layer.weight._array.dtype
         layer.weight = UninitializedParameter(dtype=dtype)
         if layer.bias is not None:
@@ -572,10 +580,6 @@ class LazyConv1d(_LazyConvMixin, Conv1d):
 
     cls_to_become = Conv1d
 
-    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: arguments.PaddingArg = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        Conv1d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
-        self._become_lazy()
-
 
 class LazyConv2d(_LazyConvMixin, Conv2d):
     """``Conv2d`` whose in_channels is inferred from the first input. Arguments as ``Conv2d`` without
@@ -589,20 +593,12 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
 
     cls_to_become = Conv2d
 
-    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: arguments.PaddingArg = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        Conv2d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
-        self._become_lazy()
-
 
 class LazyConv3d(_LazyConvMixin, Conv3d):
     """``Conv3d`` whose in_channels is inferred from the first input. Arguments as ``Conv3d`` without
     ``in_channels``."""
 
     cls_to_become = Conv3d
-
-    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: arguments.PaddingArg = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        Conv3d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
-        self._become_lazy()
 
 
 class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
@@ -611,10 +607,6 @@ class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
 
     cls_to_become = ConvTranspose1d
 
-    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True, dilation: IntOrTuple = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        ConvTranspose1d.__init__(self, groups, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode, device, dtype)
-        self._become_lazy()
-
 
 class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
     """``ConvTranspose2d`` whose in_channels is inferred from the first input. Arguments as
@@ -622,17 +614,9 @@ class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
 
     cls_to_become = ConvTranspose2d
 
-    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True, dilation: IntOrTuple = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        ConvTranspose2d.__init__(self, groups, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode, device, dtype)
-        self._become_lazy()
-
 
 class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
     """``ConvTranspose3d`` whose in_channels is inferred from the first input. Arguments as
     ``ConvTranspose3d`` without ``in_channels``."""
 
     cls_to_become = ConvTranspose3d
-
-    def __init__(self, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True, dilation: IntOrTuple = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        ConvTranspose3d.__init__(self, groups, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode, device, dtype)
-        self._become_lazy()
