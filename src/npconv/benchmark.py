@@ -163,31 +163,14 @@ def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) ->
     return [statistics.median(samples) for samples in times]
 
 
-def _npconv_functions(case: Case, arrays: dict) -> tuple[Callable[[], object], Callable[[], object]]:
-    import npconv
-    import npconv.nn.functional as F
-
-    function = _functional(F, case)
-    x, w, b, g = (npconv.from_numpy(arrays[key]) for key in ("x", "w", "b", "g"))
-
-    def forward() -> object:
-        with npconv.no_grad():
-            return function(x, w, b, **case.arguments())
-
-    def forward_backward() -> object:
-        xg, wg, bg = (t.detach().requires_grad_() for t in (x, w, b))
-        function(xg, wg, bg, **case.arguments()).backward(g)
-        return xg.grad, wg.grad, bg.grad
-
-    return forward, forward_backward
-
-
-def _torch_functions(torch, case: Case, arrays: dict) -> tuple[Callable[[], object], Callable[[], object]]:
-    function = _functional(torch.nn.functional, case)
-    x, w, b, g = (torch.from_numpy(arrays[key]) for key in ("x", "w", "b", "g"))
+def _case_functions(library, case: Case, arrays: dict) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The forward and forward+backward calls of ``case`` in ``library`` (``npconv`` or ``torch``: the same
+    code serves both, since npconv has torch's API) on the shared arrays."""
+    function = _functional(library.nn.functional, case)
+    x, w, b, g = (library.from_numpy(arrays[key]) for key in ("x", "w", "b", "g"))
 
     def forward() -> object:
-        with torch.no_grad():
+        with library.no_grad():
             return function(x, w, b, **case.arguments())
 
     def forward_backward() -> object:
@@ -307,6 +290,8 @@ def _traced_extra() -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import npconv
+
     torch = _import_torch(args.no_torch)
     dtype = np.dtype(args.dtype)
     repeats = args.repeats or (3 if args.quick else 7)
@@ -327,8 +312,8 @@ def run(args: argparse.Namespace) -> int:
     ratios: dict[str, list[tuple[float, str]]] = {"forward": [], "forward+backward": []}
     for case in cases:
         arrays = _arrays(case, dtype)
-        ours = _npconv_functions(case, arrays)
-        theirs = _torch_functions(torch, case, arrays) if torch is not None else None
+        ours = _case_functions(npconv, case, arrays)
+        theirs = _case_functions(torch, case, arrays) if torch is not None else None
         for index, (pass_name, multiplier) in enumerate((("forward", 1.0), ("forward+backward", 3.0))):
             functions = [ours[index]] + ([theirs[index]] if theirs is not None else [])
             medians = _interleaved_medians(functions, repeats)
