@@ -1,0 +1,19 @@
+"""`npconv bench` runs end to end: a filtered one-case suite prints its row, the ratio and the summary."""
+
+import re
+
+from npconv.cli import main
+
+
+def test_bench_prints_a_row_with_a_ratio_and_the_summary(capsys):
+    assert main(["bench", "--filter", "1×1 1024→256", "--repeats", "1", "--no-memory"]) == 0
+    output = capsys.readouterr().out
+    assert "BLAS: " in output and "torch 2.13.0" in output
+    rows = [line for line in output.splitlines() if line.startswith("| 1×1 1024→256 14² b8 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["forward", "forward+backward"]
+    for row in rows:
+        npconv_ms, torch_ms, ratio = (float(cell) for cell in row.split("|")[3:6])
+        assert npconv_ms > 0 and torch_ms > 0
+        assert abs(ratio - npconv_ms / torch_ms) <= 0.01 + 0.01 * ratio
+    assert re.search(r"forward: geometric mean npconv/torch \d+\.\d\d, worst", output)
+    assert re.search(r"per-call overhead, F\.conv2d .*: npconv [\d.]+ µs, torch [\d.]+ µs", output)
