@@ -498,13 +498,28 @@ def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_
         inputs = np.ascontiguousarray(inputs).reshape(groups, per_group, -1)
         columns = parallel_matmul(weights, inputs).reshape(out_channels, *kernel, stop - start, *spatial)
         columns = np.moveaxis(columns, 1 + ndim, 0)  # a view (n, O, *k, *in)
-        target = y[start:stop]
+        # Taps that land on the same output phase (position mod D) add into one dense buffer, so the adds are
+        # contiguous; each phase is then written once into its strided positions of y.
+        by_phase: dict[tuple[int, ...], list[tuple[np.ndarray, list]]] = {}
         for tap in product(*(range(k) for k in kernel)):
             places = [per_tap[index] for per_tap, index in zip(placements, tap)]
             if any(place is None for place in places):
                 continue
             source = columns[(slice(None), slice(None), *tap, *(place[0] for place in places))]
-            target[(slice(None), slice(None), *(place[1] for place in places))] += source
+            phase = tuple(place[1].start % d for place, d in zip(places, lhs_dilation))
+            by_phase.setdefault(phase, []).append((source, places))
+        target = y[start:stop]
+        for phase, contributions in by_phase.items():
+            if len(contributions) == 1:
+                source, places = contributions[0]
+                target[(slice(None), slice(None), *(place[1] for place in places))] = source
+                continue
+            extents = [len(range(r, o, d)) for r, o, d in zip(phase, out, lhs_dilation)]
+            dense = np.zeros((stop - start, out_channels, *extents), dtype=dtype)
+            for source, places in contributions:
+                offsets = [place[1].start // d for place, d in zip(places, lhs_dilation)]
+                dense[(slice(None), slice(None), *(slice(o, o + n) for o, n in zip(offsets, source.shape[2:])))] += source
+            target[(slice(None), slice(None), *(slice(r, None, d) for r, d in zip(phase, lhs_dilation)))] = dense
 
     step = _samples_per_block(batch, sample_bytes)
     for start in range(0, batch, step):
