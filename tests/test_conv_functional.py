@@ -1,6 +1,6 @@
 """Functional convolutions against torch 2.13: forward and the gradients of input, weight and bias over the
 systematic grid and the fixed-seed random set of ``conv_cases``, every supported dtype, NaN/inf, NumPy
-inputs, and the issue's example block."""
+inputs, and the README's introductory example."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """nn.Conv1d/2d/3d and nn.ConvTranspose1d/2d/3d against torch.nn: outputs, gradients, repr, state_dict,
-construction and forward errors, the default initialisation, and the issue's example block."""
+construction and forward errors, the default initialisation, and the documented examples."""
 
 from __future__ import annotations
 
@@ -491,7 +491,7 @@ def test_reset_parameters_redraws_in_place() -> None:
     assert not np.array_equal(before, weight.detach().numpy())
 
 
-# ----------------------------------------------------------------------------- the issue's examples
+# ----------------------------------------------------------------------------- the documented examples
 
 
 def test_laplacian_kernel_on_a_known_image() -> None:
