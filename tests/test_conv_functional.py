@@ -174,7 +174,7 @@ def test_output_dtype_and_type() -> None:
     assert z.dtype == npconv.float64
 
 
-def test_issue_example_block() -> None:
+def test_introductory_example_block() -> None:
     torch_ = npconv
     x = torch_.randn(3, 1, 5, 4)
     w = torch_.randn(4, 1, 2, 3, requires_grad=True)
@@ -193,7 +193,7 @@ def test_issue_example_block() -> None:
     assert F.conv3d(torch_.randn(2, 4, 5, 6, 7), torch_.randn(8, 2, 3, 3, 3), groups=2, padding="same").shape == (2, 8, 5, 6, 7)
 
 
-def test_issue_example_values_match_torch() -> None:
+def test_introductory_example_values_match_torch() -> None:
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((3, 1, 5, 4)), rng.standard_normal((4, 1, 2, 3))
     wn, wt = npconv.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)

@@ -216,7 +216,7 @@ def test_padding_extensions(spec: str, shape: tuple[int, ...], torch_pads: tuple
     assert all("+" in text and repr(padding) in text for text in report.formulas if isinstance(padding, str))
 
 
-def test_formula_text_of_the_issue_example() -> None:
+def test_formula_text_of_the_stem_example() -> None:
     report = run_spec("Conv2d(3, 64, 7, stride=2, padding=3)", (1, 3, 224, 224)).layers[0]
     assert report.formulas[0] == "H: floor((224 + 2·3 − 1·(7 − 1) − 1) / 2) + 1 = 112"
     transposed = run_spec("ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)", (1, 8, 16, 16)).layers[0]

@@ -507,7 +507,7 @@ def test_laplacian_kernel_on_a_known_image() -> None:
     assert result[0, 2] == pytest.approx(-2)
 
 
-def test_issue_example_block_runs_and_matches_torch() -> None:
+def test_documented_example_block_runs_and_matches_torch() -> None:
     layer = nn.Conv2d(1, 5, kernel_size=3, stride=1, padding=0)
     reference = torch.nn.Conv2d(1, 5, kernel_size=3, stride=1, padding=0)
     out = layer.forward(npconv.rand(1, 1, 28, 28))
@@ -571,7 +571,7 @@ def run_example(library: Any) -> tuple[str, BaseException]:
     return printed.getvalue(), error.value
 
 
-def test_issue_example_block_as_written_prints_what_torch_prints() -> None:
+def test_documented_example_block_as_written_prints_what_torch_prints() -> None:
     ours, our_error = run_example(npconv)
     theirs, their_error = run_example(torch)
     assert ours == theirs.replace("torch.", "npconv.")
