@@ -21,6 +21,7 @@ import npconv.nn.functional as F
 from npconv.conv import algorithms, primitive, winograd
 
 ALGORITHM_NAMES = [
+    "conv_im2col_small",
     "conv_pointwise",
     "conv_depthwise",
     "conv_im2col",
@@ -121,6 +122,18 @@ CASES = [
         {"stride": (2, 1, 2), "padding": (1, 0, 0), "groups": 2},
         {"conv_polyphase", "conv_im2col", "grad_weight_polyphase"},
     ),
+    # tiny calls: the forward (and, with output channels ≤ input channels, the input gradient) take the
+    # small path; the other cases here run with it switched off
+    (
+        "small grouped strided dilated padded",
+        False,
+        (2, 4, 7, 6),
+        (6, 2, 3, 2),
+        {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2), "groups": 2},
+        {"conv_im2col_small", "grad_weight_im2col"},
+    ),
+    ("small 1d", False, (1, 2, 9), (3, 2, 4), {"padding": "same"}, {"conv_im2col_small"}),
+    ("small 3d cropped", False, (1, 2, 4, 3, 5), (2, 2, 2, 2, 2), {"padding": 1}, {"conv_im2col_small"}),
     (
         "transposed depthwise",
         True,
@@ -130,6 +143,16 @@ CASES = [
         {"conv_polyphase", "conv_depthwise", "grad_weight_polyphase", "grad_weight_depthwise"},
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def general_paths_unless_small(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cases whose name does not start with 'small' run with the small-problem path switched off, so that
+    their tiny shapes exercise the algorithms named in them."""
+    callspec = getattr(request.node, "callspec", None)
+    case = callspec.params.get("case") if callspec else None
+    if not (isinstance(case, tuple) and case[0].startswith("small")):
+        monkeypatch.setattr(algorithms, "SMALL_WORK", 0)
 
 
 @pytest.fixture

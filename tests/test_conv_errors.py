@@ -17,7 +17,10 @@ def _arrays(error: ErrorCase) -> list[np.ndarray | None]:
     case = error.case
     shapes = (case.input_shape, case.weight_shape, error.bias_shape)
     rng = np.random.default_rng(0)
-    return [None if shape is None else rng.standard_normal(shape).astype(dtype) for shape, dtype in zip(shapes, error.dtypes)]
+    return [
+        None if shape is None else rng.standard_normal(shape).astype(dtype)
+        for shape, dtype in zip(shapes, error.dtypes)
+    ]
 
 
 @pytest.fixture
@@ -64,7 +67,9 @@ def _both(function_name: str, arrays: list, **kwargs: object) -> tuple[pytest.Ex
     with pytest.raises(Exception) as ours:  # noqa: B017 - the types are compared by the callers
         getattr(F, function_name)(*(None if a is None else npconv.from_numpy(a) for a in arrays), **kwargs)
     with pytest.raises(Exception) as theirs:  # noqa: B017
-        getattr(torch.nn.functional, function_name)(*(None if a is None else torch.from_numpy(a) for a in arrays), **kwargs)
+        getattr(torch.nn.functional, function_name)(
+            *(None if a is None else torch.from_numpy(a) for a in arrays), **kwargs
+        )
     return ours, theirs
 
 
@@ -103,8 +108,13 @@ def test_bool_tensors_are_a_type_error(op: str, no_arithmetic: None) -> None:
 
 @pytest.mark.parametrize(
     "dtypes",
-    [(np.float32, np.float64), (np.float64, np.float32), (np.float32, np.float16), (np.int64, np.float32),
-     (np.complex64, np.float32)],
+    [
+        (np.float32, np.float64),
+        (np.float64, np.float32),
+        (np.float32, np.float16),
+        (np.int64, np.float32),
+        (np.complex64, np.float32),
+    ],
     ids=lambda d: "-".join(np.dtype(t).name for t in d),
 )
 def test_input_and_weight_dtype_mismatch(dtypes: tuple, no_arithmetic: None) -> None:
@@ -125,7 +135,9 @@ def test_errors_from_the_shape_rule_come_before_dtype_independent_work(no_arithm
     """A channel mismatch in an unbatched complex call is still reported before any arithmetic."""
     case = ConvCase(2, False, (2, 5, 5), (3, 4, 3, 3), False)
     with pytest.raises(RuntimeError, match="to have 4 channels, but got 2 channels"):
-        call_npconv(case, npconv.zeros(2, 5, 5, dtype=npconv.complex64), npconv.zeros(3, 4, 3, 3, dtype=npconv.complex64), None)
+        call_npconv(
+            case, npconv.zeros(2, 5, 5, dtype=npconv.complex64), npconv.zeros(3, 4, 3, 3, dtype=npconv.complex64), None
+        )
 
 
 def test_backward_of_an_invalid_call_never_happens() -> None:
@@ -134,3 +146,31 @@ def test_backward_of_an_invalid_call_never_happens() -> None:
     with pytest.raises(RuntimeError):
         F.conv2d(npconv.randn(1, 2, 8, 8), w)
     assert w.grad is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("stride", True),
+        ("stride", 1.0),
+        ("stride", [1, 1]),
+        ("stride", np.int64(1)),
+        ("groups", True),
+        ("groups", 1.0),
+        ("groups", np.int64(1)),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_remembered_valid_call_does_not_admit_lookalike_arguments(name: str, value: object) -> None:
+    """Validated calls are remembered; a later call whose argument only compares equal to the remembered one
+    (True == 1 == 1.0) is still checked on its own and ends as torch's does."""
+    arrays = [np.ones((1, 2, 5, 5), np.float32), np.ones((2, 2, 3, 3), np.float32)]
+    F.conv2d(*(npconv.from_numpy(a) for a in arrays), **{name: 1})  # now remembered
+    try:
+        theirs = torch.nn.functional.conv2d(*(torch.from_numpy(a) for a in arrays), **{name: value})
+    except TypeError:
+        with pytest.raises(TypeError, match=name):
+            F.conv2d(*(npconv.from_numpy(a) for a in arrays), **{name: value})
+    else:
+        ours = F.conv2d(*(npconv.from_numpy(a) for a in arrays), **{name: value})
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)

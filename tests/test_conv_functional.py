@@ -18,14 +18,22 @@ from conv_cases import (
     run_both,
     sample_cases,
 )
+from npconv.conv import algorithms
 
 CASES = sample_cases()
 SUBSET = CASES[::7]
 
 
+@pytest.mark.parametrize("path", ["small-path", "general-paths"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_forward_and_gradients_match_torch(case: ConvCase, dtype: type) -> None:
+def test_forward_and_gradients_match_torch(
+    case: ConvCase, dtype: type, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every case twice: as it comes (tiny calls take ``conv_im2col_small``) and with that path switched
+    off, so that the same configurations also run through the blocked, threaded algorithms."""
+    if path == "general-paths":
+        monkeypatch.setattr(algorithms, "SMALL_WORK", 0)
     results = run_both(case, dtype, seed=len(case.id))
     assert results["output"][0].shape == expected_output_shape(case)
     for name, (ours, theirs) in results.items():

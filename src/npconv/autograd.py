@@ -136,18 +136,36 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any) -> Tensor:
+        tensor_type = _tensor_type()
+        tensors, arrays, needs = [], [], []
+        for a in args:
+            if isinstance(a, tensor_type):
+                tensors.append(a)
+                arrays.append(a._array)
+                needs.append(a._requires_grad)
+            else:
+                tensors.append(None)
+                arrays.append(a)
+                needs.append(False)
+        ctx = Context(tuple(needs))
+        out = tensor_type._wrap(cls.forward(ctx, *arrays))
+        if _grad_enabled and True in needs:
+            out.requires_grad = True
+            out._node = Node(cls, ctx, tuple(tensors))
+        return out
+
+
+_tensor_class: type | None = None
+
+
+def _tensor_type() -> type[Tensor]:
+    """npconv.Tensor, imported on first use (tensor.py imports this module)."""
+    global _tensor_class
+    if _tensor_class is None:
         from .tensor import Tensor
 
-        tensors = tuple(a if isinstance(a, Tensor) else None for a in args)
-        arrays = tuple(a._array if isinstance(a, Tensor) else a for a in args)
-        needs = tuple(t is not None and t.requires_grad for t in tensors)
-        record = _grad_enabled and any(needs)
-        ctx = Context(needs)
-        out = Tensor._wrap(cls.forward(ctx, *arrays))
-        if record:
-            out.requires_grad = True
-            out._node = Node(cls, ctx, tensors)
-        return out
+        _tensor_class = Tensor
+    return _tensor_class
 
 
 def run_backward(root: Tensor, grad: np.ndarray) -> None:

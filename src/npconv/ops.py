@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import Context, Function
+from .conv import primitive
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -501,17 +502,15 @@ class Convolution(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, call: Any) -> np.ndarray:
-        from .conv.primitive import conv_general, flip_and_swap_channels
-
         if not call.batched:
             x = x[None]
-        kernel = flip_and_swap_channels(w, call.groups) if call.transposed else w
+        kernel = primitive.flip_and_swap_channels(w, call.groups) if call.transposed else w
         args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
         nonfinite = ~np.isfinite(kernel) if _nonfinite_weights_skip_padding(call, kernel.dtype) else None
         if nonfinite is not None and nonfinite.any():
             y = _conv_with_nonfinite_kernel(x, kernel, nonfinite, args)
         else:
-            y = conv_general(x, kernel, *args)
+            y = primitive.conv_general(x, kernel, *args)
         if b is not None:
             y += b.reshape(1, -1, *([1] * (y.ndim - 2)))
         ctx.save_for_backward(x, kernel)
@@ -520,8 +519,6 @@ class Convolution(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
-        from .conv.primitive import conv_general_grad_input, conv_general_grad_weight, flip_and_swap_channels
-
         x, kernel = ctx.saved_tensors
         call = ctx.call
         if not call.batched:
@@ -531,12 +528,12 @@ class Convolution(Function):
         args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = conv_general_grad_input(grad, kernel, x.shape[2:], *args)
+            grad_x = primitive.conv_general_grad_input(grad, kernel, x.shape[2:], *args)
             grad_x = grad_x if call.batched else grad_x[0]
         if ctx.needs_input_grad[1]:
-            grad_w = conv_general_grad_weight(x, grad, kernel.shape[2:], *args)
+            grad_w = primitive.conv_general_grad_weight(x, grad, kernel.shape[2:], *args)
             if call.transposed:
-                grad_w = flip_and_swap_channels(grad_w, call.groups)
+                grad_w = primitive.flip_and_swap_channels(grad_w, call.groups)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, *range(2, grad.ndim)))
         return grad_x, grad_w, grad_b, None
@@ -556,12 +553,10 @@ def _conv_with_nonfinite_kernel(x: np.ndarray, kernel: np.ndarray, nonfinite: np
     the zeros the primitive pads and stuffs around the input (which would turn 0·inf into NaN everywhere). Compute with the finite part of the kernel, then
     add the IEEE outcome of the non-finite products where they land: ±inf by the signs, NaN for 0·inf,
     NaN weights, and opposite infinities meeting."""
-    from .conv.primitive import conv_general
-
     def reached(input_mask: np.ndarray, kernel_mask: np.ndarray) -> np.ndarray:
-        return conv_general(input_mask.astype(np.float64), kernel_mask.astype(np.float64), *args) > 0
+        return primitive.conv_general(input_mask.astype(np.float64), kernel_mask.astype(np.float64), *args) > 0
 
-    y = conv_general(x, np.where(nonfinite, 0, kernel), *args)
+    y = primitive.conv_general(x, np.where(nonfinite, 0, kernel), *args)
     positive, negative = x > 0, x < 0
     plus_inf, minus_inf = kernel == np.inf, kernel == -np.inf
     to_plus = reached(positive, plus_inf) | reached(negative, minus_inf)

@@ -20,6 +20,7 @@ small thread pool (NumPy and BLAS release the GIL) so that both cores are busy o
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -345,6 +346,62 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
             product_ = parallel_matmul(weights, columns)
             y[n, :, r0:r1] = product_.reshape(out_channels, r1 - r0, *out_spatial[1:])
     return y
+
+
+# Below this many multiply-adds per output channel a convolution is all call overhead: ``conv_im2col_small``
+# skips the blocking, the thread pool and the algorithm search.
+SMALL_WORK = 1 << 15
+
+
+@functools.lru_cache(maxsize=1024)
+def small_plan(x_shape: tuple[int, ...], itemsize: int, w_shape: tuple[int, ...], stride, padding, dilation, groups: int):
+    """The shapes ``conv_im2col_small`` needs for one call signature, computed once: whether to pad, the
+    unfold view (shape and byte strides over the contiguous padded input), the shapes of the column and
+    weight matrices, and y's shape; None when the output is empty."""
+    batch, channels, *spatial = x_shape
+    out_channels, per_group, *kernel = w_shape
+    padded = [lo + size + hi for size, (lo, hi) in zip(spatial, padding)]
+    out = [(size - d * (k - 1) - 1) // st + 1 for size, k, st, d in zip(padded, kernel, stride, dilation)]
+    if min(out, default=1) <= 0 or batch * channels * out_channels * math.prod(padded) * math.prod(kernel) == 0:
+        return None
+    pitches = [itemsize * math.prod(padded[d + 1 :]) for d in range(len(padded))]
+    view_shape = (batch, channels, *kernel, *out)
+    view_strides = (
+        channels * itemsize * math.prod(padded),
+        itemsize * math.prod(padded),
+        *(pitch * d for pitch, d in zip(pitches, dilation)),
+        *(pitch * st for pitch, st in zip(pitches, stride)),
+    )
+    if groups == 1:  # a 2-d weight matrix: a cheaper product than the broadcast grouped one
+        weight_shape, columns_shape = (out_channels, -1), (batch, -1, math.prod(out))
+    else:
+        weight_shape, columns_shape = (groups, out_channels // groups, -1), (batch, groups, -1, math.prod(out))
+    needs_padding = any(lo or hi for lo, hi in padding)
+    return needs_padding, view_shape, view_strides, weight_shape, columns_shape, (batch, out_channels, *out)
+
+
+def _as_tuples(value):  # noqa: ANN001, ANN202
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def conv_im2col_small(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
+    """im2col for tiny problems, in as few NumPy calls as possible: the shapes come from ``small_plan``, the
+    unfold is a strided view of the (padded, contiguous) input whose reshape to columns makes the one copy,
+    then one matrix product (per group)."""
+    try:
+        plan = small_plan(x.shape, x.itemsize, w.shape, stride, padding, dilation, groups)
+    except TypeError:  # settings given as lists
+        plan = small_plan(x.shape, x.itemsize, w.shape, *(_as_tuples(a) for a in (stride, padding, dilation)), groups)
+    if plan is None:
+        return conv_im2col(x, w, stride, padding, dilation, groups)
+    needs_padding, view_shape, view_strides, weight_shape, columns_shape, y_shape = plan
+    if needs_padding:
+        x = pad_zeros(x, padding)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    windows = np.ndarray(view_shape, x.dtype, x, 0, view_strides)
+    y = np.matmul(w.reshape(weight_shape), windows.reshape(columns_shape))
+    return y.reshape(y_shape)
 
 
 def is_pointwise(w_shape: Sequence[int]) -> bool:

@@ -12,8 +12,9 @@ Output size per spatial dim, with padding as a (lo, hi) pair:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -284,6 +285,50 @@ def _check_bias(op: str, bias_shape: Sequence[int] | None, weight_shape: Sequenc
         )
 
 
+_ATOMS = (int, str, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is an exact int, a string, None, or a tuple of exact ints or of (int, int) pairs:
+    such arguments compare equal only when they mean the same (unlike True == 1 or 1.0 == 1), so they can
+    key a cache."""
+    if type(value) in _ATOMS:
+        return True
+    if type(value) is not tuple:
+        return False
+    for item in value:
+        if type(item) is not int and not (type(item) is tuple and all(type(v) is int for v in item)):
+            return False
+    return True
+
+
+def remembered(check: Callable[..., ConvCall]) -> Callable[..., ConvCall]:
+    """``check`` with its ConvCall remembered for repeated plain settings and hashable shapes, so a
+    network's repeated layer calls are validated once. Calls that raise are never remembered; other
+    settings (lists, NumPy integers, bools, floats) are checked afresh each time."""
+    cache: dict[tuple, ConvCall] = {}
+
+    @functools.wraps(check)
+    def checked(op: str, ndim: int, input_shape: Any, weight_shape: Any, bias_shape: Any, *settings: Any) -> ConvCall:
+        key = (op, ndim, input_shape, weight_shape, bias_shape, *settings)
+        try:
+            call = cache.get(key) if all(_plain(v) for v in settings) else False
+        except TypeError:  # an unhashable shape
+            call = False
+        if call:
+            return call
+        result = check(op, ndim, input_shape, weight_shape, bias_shape, *settings)
+        if call is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[key] = result
+        return result
+
+    checked.uncached = check  # type: ignore[attr-defined]
+    return checked
+
+
+@remembered
 def check_conv(
     op: str,
     ndim: int,
@@ -337,6 +382,7 @@ def check_conv(
     )
 
 
+@remembered
 def check_conv_transpose(
     op: str,
     ndim: int,

@@ -68,6 +68,8 @@ def conv_general(
     compute_dtype = np.float32 if x.dtype == np.float16 else None
     if compute_dtype is not None:
         x, w = x.astype(compute_dtype), w.astype(compute_dtype)
+    elif x.size * w.size <= algorithms.SMALL_WORK * w.shape[0] and max(lhs_dilation, default=1) == 1:
+        return algorithms.conv_im2col_small(x, w, tuple(stride), tuple(padding), tuple(rhs_dilation), groups)
     stride, rhs_dilation = tuple(stride), tuple(rhs_dilation)
     padding = [tuple(pair) for pair in padding]
     with algorithms.single_threaded_blas(_work(x, w, groups)):

@@ -51,7 +51,8 @@ def conv_nd(
     op = f"conv{ndim}d"
     x, w, b = conv_operands(op, input, weight, bias)
     call = arguments.check_conv(
-        op, ndim, x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation, groups
+        op, ndim, x._array.shape, w._array.shape, None if b is None else b._array.shape,
+        stride, padding, dilation, groups,
     )
     return ops.Convolution.apply(x, w, b, call)
 
@@ -72,7 +73,7 @@ def conv_transpose_nd(
     op = f"conv_transpose{ndim}d"
     x, w, b = conv_operands(op, input, weight, bias)
     call = arguments.check_conv_transpose(
-        op, ndim, x.shape, w.shape, None if b is None else b.shape,
+        op, ndim, x._array.shape, w._array.shape, None if b is None else b._array.shape,
         stride, padding, output_padding, groups, dilation, output_size,
     )
     return ops.Convolution.apply(x, w, b, call)
