@@ -145,8 +145,24 @@ def matmul_peak(dtype: np.dtype, size: int = 2048, repeats: int = 5) -> float:
     return 2.0 * size**3 / best / 1e9
 
 
+def wait_until_idle(window: float = 0.01, limit: float = 0.5) -> float:
+    """Sleep until this process's threads have gone idle: less than 10 % of one core of CPU time over a
+    ``window`` of wall time, or ``limit`` seconds at most. Returns the seconds waited.
+
+    After its last call OpenBLAS keeps a worker spinning for about 0.14 s on this machine, torch's OpenMP
+    pool for about 0.01 s; a library timed while the other's threads spin shares the cores with them."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        cpu = time.process_time()
+        time.sleep(window)
+        if time.process_time() - cpu < 0.1 * window:
+            break
+    return time.perf_counter() - start
+
+
 def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) -> list[float]:
-    """``repeats`` rounds; in each, every function runs once untimed and then once timed. Median seconds each.
+    """``repeats`` rounds; in each, every function runs once untimed and then once timed, after the threads
+    of the one before have gone idle (``wait_until_idle``). Median seconds each.
 
     The untimed run right before each timed one puts that library in the steady state of a loop of its own
     calls: its worker threads awake, the other library's idle. Timed straight after the other library,
@@ -156,6 +172,7 @@ def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) ->
     for _ in range(repeats):
         for index, function in enumerate(functions):
             gc.collect()
+            wait_until_idle()
             function()
             start = time.perf_counter()
             function()

@@ -182,7 +182,12 @@ def _samples_per_block(batch: int, bytes_per_sample: int, concurrent: bool = Fal
 
 
 def parallel_copy(target: np.ndarray, source: np.ndarray) -> None:
-    """target[...] = source, split over the longer of the first two axes and run on the thread pool."""
+    """target[...] = source, split over the longer of the first two axes and run on the thread pool
+    within ``single_threaded_blas``; outside it BLAS's own threads are the parallel part of the work, and
+    may still be spinning, so the copy runs in the calling thread."""
+    if not getattr(_blas, "limited", False):
+        np.copyto(target, source)
+        return
     axis = 0 if target.shape[0] >= target.shape[1] else 1
     extent = target.shape[axis]
     step = max(1, math.ceil(extent / THREADS))
@@ -195,7 +200,11 @@ def parallel_copy(target: np.ndarray, source: np.ndarray) -> None:
 
 
 def parallel_channels(function: Callable[[int, int], None], channels: int) -> None:
-    """Call ``function(c0, c1)`` on THREADS slices of a channel range, on the thread pool."""
+    """Call ``function(c0, c1)`` on THREADS slices of a channel range, on the thread pool within
+    ``single_threaded_blas``; outside it, once over the whole range (as ``parallel_copy``)."""
+    if not getattr(_blas, "limited", False):
+        function(0, channels)
+        return
     _run_blocks(function, channels, max(1, math.ceil(channels / THREADS)))
 
 
