@@ -362,3 +362,48 @@ def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     workspace = 256 * 1024
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", workspace)
     assert peak_extra() < 3 * workspace
+
+
+@pytest.mark.parametrize(("batch", "pooled"), [(1, False), (2, True)])
+def test_a_single_sample_uses_blas_threads_and_a_batch_the_pool(
+    batch: int, pooled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch 1: the products run on BLAS's own threads (not split over the pool); a batch large enough for
+    threads goes through ``single_threaded_blas``, forward and both gradients. Values still match torch."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    modes: list[bool] = []
+    original = algorithms.parallel_matmul
+
+    def recording(*args, **kwargs):
+        modes.append(getattr(algorithms._blas, "limited", False))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "parallel_matmul", recording)
+    x, w, b = make_arrays((batch, 32, 32, 32), (48, 32, 3, 3), False, 1, np.float32)
+    assert x[0].size * w.shape[0] * 9 >= algorithms.PARALLEL_WORK // batch
+    reference, g = torch_run("conv2d", x, w, b, {"padding": 1, "stride": 2})
+    ours = npconv_run("conv2d", x, w, b, {"padding": 1, "stride": 2}, g)
+    for mine, theirs in zip(ours, reference):
+        assert relative_error(mine, theirs) < 1e-5
+    assert modes and all(mode == pooled for mode in modes)
+
+
+def test_repeated_calls_reuse_scratch_memory_instead_of_faulting_in_new_pages() -> None:
+    """In a fresh process, a repeated ResNet-sized convolution gets its scratch buffers from memory the
+    allocator kept (glibc's raised mmap threshold), not from new pages: almost no page faults per call.
+    Without ``keep_scratch_memory_mapped`` this call takes about 2000."""
+    import subprocess
+    import sys
+
+    script = """
+import resource, numpy as np, npconv, npconv.nn.functional as F
+x, w = npconv.randn(1, 64, 56, 56), npconv.randn(64, 64, 3, 3)
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    F.conv2d(x, w, padding=1)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults(); faults()
+print(faults())
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert int(result.stdout) < 100

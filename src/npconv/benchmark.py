@@ -324,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
     else:
         print("- torch not installed (or --no-torch): npconv times only")
-    print(f"- {repeats} interleaved rounds per case (each timed run right after an untimed one of the same library), medians", flush=True)
+    print(f"- {repeats} interleaved rounds per case (each timed run right after an untimed one of the same library, once the other library's threads are idle), medians", flush=True)
     rows = []
     ratios: dict[str, list[tuple[float, str]]] = {"forward": [], "forward+backward": []}
     for case in cases:
