@@ -31,8 +31,8 @@ MIN_TILES = 128
 
 
 def block_bytes(x_shape, w_shape, padding, dtype) -> int:
-    """Scratch bytes per sample: padded channels-last block, row-transformed planes, transformed tiles, their
-    products and the output transform's temporaries."""
+    """Scratch bytes per sample: padded block, row-transformed planes, transformed tiles, their products and
+    the output transform's row-transformed planes."""
     channels, height, width = x_shape[1:]
     out_channels = w_shape[0]
     (top, bottom), (left, right) = padding
@@ -40,7 +40,7 @@ def block_bytes(x_shape, w_shape, padding, dtype) -> int:
     padded = (2 * tiles_h + 2) * (2 * tiles_w + 2) * channels
     rows = 4 * tiles_h * (2 * tiles_w + 2) * channels
     tiles = 16 * tiles_h * tiles_w * (channels + out_channels)
-    inverse = 10 * tiles_h * tiles_w * out_channels  # the output transform's row and column temporaries
+    inverse = 8 * tiles_h * tiles_w * out_channels  # the output transform's row-transformed planes
     return (padded + rows + tiles + inverse) * np.dtype(dtype).itemsize
 
 
@@ -66,11 +66,11 @@ def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> 
 
 
 def transform_kernel(w: np.ndarray) -> np.ndarray:
-    """(O, C, 3, 3) → (16, C, O): U = G g Gᵀ for every (output, input) channel pair, ready as matmul operand;
+    """(O, C, 3, 3) → (16, O, C): U = G g Gᵀ for every (output, input) channel pair, ready as matmul operand;
     both sides of the transform at once as one product with G ⊗ G (16 × 9)."""
-    kernel = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(9, -1)  # taps × (C·O)
+    kernel = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(9, -1)  # taps × (O·C)
     u = np.matmul(KERNEL_TRANSFORM_PAIR.astype(w.dtype, copy=False), kernel)
-    return u.reshape(16, w.shape[1], w.shape[0])
+    return u.reshape(16, w.shape[0], w.shape[1])
 
 
 def _transform_input(padded: np.ndarray, tiles_h: int, tiles_w: int, out: np.ndarray) -> None:
@@ -98,31 +98,40 @@ def _transform_input(padded: np.ndarray, tiles_h: int, tiles_w: int, out: np.nda
 
 
 def _inverse_transform(m: np.ndarray, out: np.ndarray) -> None:
-    """Aᵀ m A for m (4, 4, n, th, tw, O) into out (n, O, th, 2, tw, 2)."""
-    rows = [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
-    for a, row in enumerate(rows):
-        left = row[0] + row[1] + row[2]
-        right = row[1] - row[2] - row[3]
-        out[:, :, :, a, :, 0] = left.transpose(0, 3, 1, 2)
-        out[:, :, :, a, :, 1] = right.transpose(0, 3, 1, 2)
+    """Aᵀ m A for m (4, 4, O, n, th, tw) into out (n, O, th, 2, tw, 2), Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]."""
+    rows = np.empty((2, *m.shape[1:]), dtype=m.dtype)  # (2, 4, O, n, th, tw)
+    np.add(m[0], m[1], out=rows[0])
+    rows[0] += m[2]
+    np.subtract(m[1], m[2], out=rows[1])
+    rows[1] -= m[3]
+    target = out.transpose(3, 5, 1, 0, 2, 4)  # (2, 2, O, n, th, tw): a view of y's positions
+    for a in range(2):
+        np.add(rows[a, 0], rows[a, 1], out=target[a, 0])
+        target[a, 0] += rows[a, 2]
+        np.subtract(rows[a, 1], rows[a, 2], out=target[a, 1])
+        target[a, 1] -= rows[a, 3]
 
 
 def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray) -> None:
-    """F(2×2, 3×3) of one padded channels-last block (n, 2·th + 2, 2·tw + 2, C) into target (n, O, th, 2, tw, 2)."""
+    """F(2×2, 3×3) of one padded channels-last block (n, 2·th + 2, 2·tw + 2, C) into target
+    (n, O, th, 2, tw, 2). The input transform works channels-last (contiguous channel runs); the 16
+    products U (O × C) · Vᵀ (C × n·th·tw) read V transposed in place and give channels-first planes, so the
+    output transform writes y's layout without transposing channels against positions."""
     count, _, _, channels = padded.shape
     tiles_h, tiles_w = target.shape[2], target.shape[4]
-    out_channels = kernel.shape[2]
+    out_channels = kernel.shape[1]
     transformed = np.empty((4, 4, count, tiles_h, tiles_w, channels), dtype=padded.dtype)
 
-    def transform(c0: int, c1: int) -> None:
-        _transform_input(padded[..., c0:c1], tiles_h, tiles_w, transformed[..., c0:c1])
+    def transform(i0: int, i1: int) -> None:  # tile rows i0 … i1 − 1: a contiguous share of the output
+        _transform_input(padded[:, 2 * i0 : 2 * i1 + 2], i1 - i0, tiles_w, transformed[:, :, :, i0:i1])
 
-    algorithms.parallel_channels(transform, channels)
-    products = algorithms.parallel_matmul(transformed.reshape(16, -1, channels), kernel)  # (16, tiles, O)
-    products = products.reshape(4, 4, count, tiles_h, tiles_w, out_channels)
+    algorithms.parallel_channels(transform, tiles_h)
+    tiles_by_channel = transformed.reshape(16, -1, channels).transpose(0, 2, 1)  # a view (16, C, n·th·tw)
+    products = algorithms.parallel_matmul(kernel, tiles_by_channel)  # (16, O, n·th·tw)
+    products = products.reshape(4, 4, out_channels, count, tiles_h, tiles_w)
 
     def inverse(o0: int, o1: int) -> None:
-        _inverse_transform(products[..., o0:o1], target[:, o0:o1])
+        _inverse_transform(products[:, :, o0:o1], target[:, o0:o1])
 
     algorithms.parallel_channels(inverse, out_channels)
 
