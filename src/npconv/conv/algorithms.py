@@ -695,14 +695,41 @@ def grad_weight_im2col(
     # the input extent each output needs (pads may leave a surplus row that no output reads)
     needed = [s * (o - 1) + d * (k - 1) + 1 for s, o, d, k in zip(stride, out_spatial, dilation, kernel)]
     padding = [(lo, hi - (lo + size + hi - extent)) for (lo, hi), size, extent in zip(padding, x.shape[2:], needed)]
-    step = _samples_per_block(batch, sample_bytes)
-    result = np.zeros((groups, out_channels // groups, depth), dtype=dtype)
-    for start in range(0, batch, step):
-        stop = min(batch, start + step)
-        columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
-        columns = columns.reshape(stop - start, groups, depth, -1)
-        for n in range(stop - start):
-            result += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+    limited = getattr(_blas, "limited", False)
+    # On the pool, dWᵀ[g] += columns (C/G·Πk, Πout) · gᵀ (Πout, O/G): the long contraction over positions
+    # then has the many unfolded rows as the product's rows (ResNet 3×3 at 56², per sample on the pool: 8.3
+    # against 10.9 ms the other way round). On BLAS's own threads, dW[g] += g · columnsᵀ is the faster one.
+    partial_count = min(THREADS, batch) if limited else 1
+    shape = (groups, depth, out_channels // groups) if limited else (groups, out_channels // groups, depth)
+    partials = np.zeros((partial_count, *shape), dtype=dtype)
+
+    def samples(first: int, last: int, partial: np.ndarray, step: int) -> None:
+        for start in range(first, last, step):
+            stop = min(last, start + step)
+            columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
+            columns = columns.reshape(stop - start, groups, depth, -1)
+            for n in range(stop - start):
+                if limited:
+                    partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
+                else:
+                    partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+
+    if partial_count == 1:
+        samples(0, batch, partials[0], _samples_per_block(batch, sample_bytes))
+    else:
+        # Each pool worker takes whole samples (unfold and product in its own thread, single-threaded BLAS)
+        # into its own partial sum: ResNet 3×3 56² batch 8, 103 → 55 ms against splitting every product in
+        # halves, whose two single-threaded BLAS calls slow each other down.
+        share = math.ceil(batch / partial_count)
+        step = max(1, min(share, WORKSPACE_BYTES // partial_count // max(sample_bytes, 1)))
+
+        def worker(index: int, _: int) -> None:
+            samples(index * share, min(batch, (index + 1) * share), partials[index], step)
+
+        _run_blocks(worker, partial_count, 1)
+    result = partials.sum(axis=0)
+    if limited:
+        result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, per_group, *kernel)
 
 
