@@ -4,6 +4,8 @@ All work on channels-first arrays: x (N, C, *spatial), w (O, C // groups, *kerne
 ``padding`` (lo, hi) pairs in spatial order (negative values crop), and give y (N, O, *out) with, per
 dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride + 1.
 
+* ``conv_im2col_small`` — tiny calls: one strided view, one copy, one product, shapes computed once per
+  call signature (``small_plan``), so that the call costs little more than its NumPy calls.
 * ``conv_pointwise`` — 1×…×1 kernels: one matrix product per group on the (N, C, Πspatial) layout, no unfold.
 * ``conv_depthwise`` — one input channel per group: the kernel taps as shifted multiply-accumulates over
   whole planes (Πk vectorised axpy operations per block), no unfold and no matrix product.
@@ -14,8 +16,10 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
   kernel taps that meet non-zero positions, so no multiply ever touches an inserted zero.
 
 The weight gradient has the same three shapes (``grad_weight_*``), contracting over batch and positions.
-Work is split into blocks whose scratch buffers stay within ``WORKSPACE_BYTES``; independent blocks run on a
-small thread pool (NumPy and BLAS release the GIL) so that both cores are busy on the non-BLAS work.
+Work is split into blocks whose scratch buffers stay within ``WORKSPACE_BYTES``. A batch runs inside
+``single_threaded_blas``: independent blocks, copies and transforms on a small thread pool (NumPy and BLAS
+release the GIL), products as single-threaded BLAS calls on it. A single sample runs its products on BLAS's
+own threads and the rest in the calling thread (``primitive`` decides which).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def keep_scratch_memory_mapped() -> None:
     """Let glibc keep freed scratch buffers of up to 32 MiB for reuse instead of returning them to the OS.
 
     glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh mappings and unmaps
-    them on free, so every call's scratch would arrive as new pages: about 2000 page faults (some 4 ms on
+    them on free, so every call's scratch would arrive as new pages: about 2000 page faults (2–5 ms on
     this machine) for one ResNet 3×3 at 56², batch 1. Freeing one mapped block raises the threshold to that
     block's size (glibc's documented dynamic threshold, mallopt(3)); one untouched block just under 32 MiB,
     its maximum, is allocated and freed here once. Anything a program allocates and frees at that size does
@@ -405,7 +409,7 @@ def small_plan(x_shape: tuple[int, ...], itemsize: int, w_shape: tuple[int, ...]
     return needs_padding, view_shape, view_strides, weight_shape, columns_shape, (batch, out_channels, *out)
 
 
-def _as_tuples(value):  # noqa: ANN001, ANN202
+def _as_tuples(value: object) -> object:
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 

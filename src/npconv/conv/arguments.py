@@ -324,7 +324,6 @@ def remembered(check: Callable[..., ConvCall]) -> Callable[..., ConvCall]:
             cache[key] = result
         return result
 
-    checked.uncached = check  # type: ignore[attr-defined]
     return checked
 
 
