@@ -82,13 +82,14 @@ CASES = [
     (
         "winograd odd output",
         False,
-        (2, 16, 17, 16),
-        (20, 16, 3, 3),
+        (2, 128, 17, 16),
+        (136, 128, 3, 3),
         {"padding": 1},
         {"conv_winograd", "grad_weight_im2col"},
     ),
-    ("winograd even output", False, (1, 24, 24, 22), (16, 24, 3, 3), {"padding": (1, 1)}, {"conv_winograd"}),
-    ("winograd unpadded", False, (3, 16, 18, 14), (16, 16, 3, 3), {}, {"conv_winograd"}),
+    ("winograd even output", False, (1, 128, 24, 22), (128, 128, 3, 3), {"padding": (1, 1)}, {"conv_winograd"}),
+    ("winograd unpadded", False, (3, 128, 18, 14), (128, 128, 3, 3), {}, {"conv_winograd"}),
+    ("winograd 3d", False, (2, 16, 12, 11, 13), (40, 16, 3, 3, 3), {"padding": 1}, {"conv_winograd"}),
     ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
     ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (
@@ -305,6 +306,7 @@ WORKSPACE_CASES = [
     ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 1, "groups": 4}, "_run_blocks"),
     ("col2im", True, (5, 6, 8, 8), (6, 3, 4, 4), {"stride": 2, "padding": 1}, "parallel_matmul"),
     ("winograd", False, (8, 16, 10, 10), (16, 16, 3, 3), {"padding": 1}, "_convolve_block"),
+    ("winograd 3d", False, (6, 16, 5, 6, 4), (16, 16, 3, 3, 3), {"padding": 1}, "_convolve_block"),
 ]
 
 
@@ -324,9 +326,12 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
         return original(*args, **kwargs_)
 
     monkeypatch.setattr(module, counted, counting)
+    for threshold in ("MIN_CHANNELS", "MIN_WORK"):  # Winograd for these small shapes too
+        monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
     # the smallest workspace that still lets one sample go to Winograd, far below the whole batch
-    workspace = 2048 if module is algorithms else winograd.block_bytes(x.shape, w.shape, [(1, 1), (1, 1)], x.dtype)
+    pads = [(1, 1)] * (x.ndim - 2)
+    workspace = 2048 if module is algorithms else winograd.block_bytes(x.shape, w.shape, pads, x.dtype)
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", workspace)
     monkeypatch.setattr(algorithms, "ELEMENTWISE_BLOCK", 64)
     blocked = npconv_run(name, x, w, b, kwargs, g)

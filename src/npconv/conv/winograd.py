@@ -1,12 +1,13 @@
-"""Winograd F(2×2, 3×3): a 3×3, stride-1, undilated, ungrouped 2-d convolution with 2.25× fewer multiplies.
+"""Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3): 3×3 (3×3×3), stride-1, undilated, ungrouped convolutions in
+2 or 3 dimensions with 2.25× (3.375×) fewer multiplies.
 
-Each 2×2 block of outputs is computed from the 4×4 input tile d that covers it as
+Each 2×…×2 block of outputs is computed from the 4×…×4 input tile d that covers it by applying, along
+every spatial axis in turn, the one-dimensional transforms of Lavin & Gray (arXiv:1509.09308):
 
-    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (in 2-d; in 3-d each matrix acts along the third axis too)
 
-with the transforms of Lavin & Gray (arXiv:1509.09308). The 16 elementwise products over all tiles and
-channels become 16 matrix products (tiles × C) · (C × O), which BLAS runs near its peak; the input and
-output transforms are a few additions over whole arrays.
+The 4ᵈ elementwise products over all tiles and channels become 4ᵈ matrix products (O × C) · (C × tiles),
+which BLAS runs near its peak; the input and output transforms are a few additions over whole arrays.
 
 Accuracy: the transforms only add and subtract (and halve, in G), so the float32 error grows by a small
 constant factor over a direct sum; the tests bound it by 4× torch's own float32 error against a float64
@@ -15,156 +16,181 @@ reference.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from . import algorithms
 
-# G (4×3), the kernel transform U = G g Gᵀ; applied to both kernel axes at once as the Kronecker product.
+# G (4×3), the kernel transform of one axis; U = G g Gᵀ (and its 3-d analogue) is applied to all kernel
+# axes at once as the Kronecker product G ⊗ … ⊗ G (4ᵈ × 3ᵈ).
 KERNEL_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-KERNEL_TRANSFORM_PAIR = np.kron(KERNEL_TRANSFORM, KERNEL_TRANSFORM)
-# Channels below which the 16 small products cost more than the direct unfold saves.
-MIN_CHANNELS = 16
-# Tiles (batch × tile rows × tile columns) below which the products are too small for BLAS to run well.
-MIN_TILES = 128
+# When the 4ᵈ small products and the transforms beat the unfold (interleaved medians on this project's
+# benchmark machine, 2 cores): at least MIN_CHANNELS input and output channels, MIN_TILES tiles in the batch
+# (the kernel transform costs as much as the products of 16 tiles) and MIN_WORK tiles × C × O. In 2-d, 32
+# channels ran level with the unfold at best and 16 channels up to 2× slower; (8, 64, 16, 16) took 0.71× the
+# unfold's time, (1, 64, 28, 28) 1.18×, (2, 256, 14, 14) 0.72× and (1, 512, 7, 7) 2.9×. In 3-d the unfold's
+# matrix is 27 rows per channel and Winograd wins earlier: (2, 16, 16, 16, 16) 0.83×, (2, 32, 16, 16, 16) 0.85×.
+MIN_CHANNELS = {2: 64, 3: 16}
+MIN_TILES = 64
+MIN_WORK = {2: 1 << 21, 3: 1 << 18}
+
+
+@functools.cache
+def kernel_transform(ndim: int) -> np.ndarray:
+    """G ⊗ … ⊗ G for ``ndim`` axes: (4ᵈ × 3ᵈ), rows and columns in C order of the axes."""
+    return functools.reduce(np.kron, [KERNEL_TRANSFORM] * ndim)
+
+
+def tile_counts(spatial, padding) -> list[int]:
+    """Tiles per spatial dim: ceil(out / 2) with out = lo + size + hi − 2."""
+    return [math.ceil(max(lo + size + hi - 2, 0) / 2) for size, (lo, hi) in zip(spatial, padding)]
 
 
 def block_bytes(x_shape, w_shape, padding, dtype) -> int:
-    """Scratch bytes per sample: padded block, row-transformed planes, transformed tiles, their products and
-    the output transform's row-transformed planes."""
-    channels, height, width = x_shape[1:]
-    out_channels = w_shape[0]
-    (top, bottom), (left, right) = padding
-    tiles_h, tiles_w = math.ceil(max(top + height + bottom - 2, 0) / 2), math.ceil(max(left + width + right - 2, 0) / 2)
-    padded = (2 * tiles_h + 2) * (2 * tiles_w + 2) * channels
-    rows = 4 * tiles_h * (2 * tiles_w + 2) * channels
-    tiles = 16 * tiles_h * tiles_w * (channels + out_channels)
-    inverse = 8 * tiles_h * tiles_w * out_channels  # the output transform's row-transformed planes
-    return (padded + rows + tiles + inverse) * np.dtype(dtype).itemsize
+    """Scratch bytes per sample: the padded block, the input transform's stages (one axis transformed per
+    stage, the last being the transformed tiles), the products and the output transform's stages."""
+    channels, out_channels = x_shape[1], w_shape[0]
+    tiles = tile_counts(x_shape[2:], padding)
+    ndim, count = len(tiles), math.prod(tiles)
+    padded = math.prod(2 * t + 2 for t in tiles) * channels
+    inputs = sum(
+        4 ** (k + 1) * math.prod(tiles[: k + 1]) * math.prod(2 * t + 2 for t in tiles[k + 1 :]) for k in range(ndim)
+    )
+    products = 4**ndim * count * out_channels
+    inverse = sum(2 ** (k + 1) * 4 ** (ndim - k - 1) for k in range(ndim - 1)) * count * out_channels
+    return (padded + inputs * channels + products + inverse) * np.dtype(dtype).itemsize
 
 
 def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> bool:
-    """Whether F(2×2, 3×3) is the algorithm of choice: a 3×3 kernel, stride 1, no dilation, one group, enough
-    channels and tiles for the 16 products to be efficient, and one sample's scratch within the workspace
-    (larger samples go to ``conv_im2col``, which can split a sample)."""
+    """Whether Winograd is the algorithm of choice: a 3×3 or 3×3×3 kernel, stride 1, no dilation, one group,
+    enough channels, tiles and work for the 4ᵈ products to pay (see MIN_CHANNELS), and one sample's scratch
+    within the workspace (larger samples go to ``conv_im2col``, which can split a sample)."""
+    ndim = len(w_shape) - 2
     if not (
-        len(w_shape) == 4
-        and tuple(w_shape[2:]) == (3, 3)
+        ndim in MIN_CHANNELS
+        and all(k == 3 for k in w_shape[2:])
         and all(s == 1 for s in stride)
         and all(d == 1 for d in dilation)
         and groups == 1
-        and x_shape[1] >= MIN_CHANNELS
-        and w_shape[0] >= MIN_CHANNELS
+        and min(x_shape[1], w_shape[0]) >= MIN_CHANNELS[ndim]
     ):
         return False
-    (top, bottom), (left, right) = padding
-    tiles = math.ceil((top + x_shape[2] + bottom - 2) / 2) * math.ceil((left + x_shape[3] + right - 2) / 2)
+    tiles = x_shape[0] * math.prod(tile_counts(x_shape[2:], padding))
     return (
-        x_shape[0] * tiles >= MIN_TILES and block_bytes(x_shape, w_shape, padding, dtype) <= algorithms.WORKSPACE_BYTES
+        tiles >= MIN_TILES
+        and tiles * x_shape[1] * w_shape[0] >= MIN_WORK[ndim]
+        and block_bytes(x_shape, w_shape, padding, dtype) <= algorithms.WORKSPACE_BYTES
     )
 
 
 def transform_kernel(w: np.ndarray) -> np.ndarray:
-    """(O, C, 3, 3) → (16, O, C): U = G g Gᵀ for every (output, input) channel pair, ready as matmul operand;
-    both sides of the transform at once as one product with G ⊗ G (16 × 9)."""
-    kernel = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(9, -1)  # taps × (O·C)
-    u = np.matmul(KERNEL_TRANSFORM_PAIR.astype(w.dtype, copy=False), kernel)
-    return u.reshape(16, w.shape[0], w.shape[1])
+    """(O, C, 3, …, 3) → (4ᵈ, O, C): U = G g Gᵀ (per axis) for every (output, input) channel pair, ready as
+    matmul operand; all axes at once as one product with G ⊗ … ⊗ G."""
+    taps = np.ascontiguousarray(np.moveaxis(w.reshape(*w.shape[:2], -1), 2, 0)).reshape(-1, w.shape[0] * w.shape[1])
+    u = np.matmul(kernel_transform(w.ndim - 2).astype(w.dtype, copy=False), taps)
+    return u.reshape(-1, w.shape[0], w.shape[1])
 
 
-def _transform_input(padded: np.ndarray, tiles_h: int, tiles_w: int, out: np.ndarray) -> None:
-    """Bᵀ d B of every 4×4 tile (stride 2) of padded (n, 2·th + 2, 2·tw + 2, C) into out (4, 4, n, th, tw, C).
+def _transform_input(padded: np.ndarray, tiles, out: np.ndarray) -> None:
+    """Bᵀ d B of every 4×…×4 tile (stride 2) of padded (n, *(2·t + 2), C) into out (4, …, 4, n, *tiles, C),
+    Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]], one spatial axis at a time: each stage
+    reads strided planes of the previous one (long contiguous runs) and adds a leading axis of 4."""
+    current = padded
+    last = len(tiles) - 1
+    for axis, count in enumerate(tiles):
+        position = 2 * axis + 1  # of this spatial axis in ``current``: (4,)·axis, n, tiles[:axis], …
+        shape = (4,) * (axis + 1) + current.shape[axis:position] + (count,) + current.shape[position + 1 :]
+        target = out if axis == last else np.empty(shape, dtype=padded.dtype)
+        lead = (slice(None),) * axis
 
-    Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]. The row transform runs on whole
-    row-strided planes of the padded block (long contiguous runs), the column transform on its result."""
+        def taps(offset: int, _position: int = position, _count: int = count, _current=current) -> np.ndarray:
+            index = (slice(None),) * _position + (slice(offset, offset + 2 * _count - 1, 2),)
+            return _current[index]
 
-    def rows(offset: int) -> np.ndarray:
-        return padded[:, offset : offset + 2 * tiles_h - 1 : 2]
-
-    row_transformed = np.empty((4, *rows(0).shape), dtype=padded.dtype)
-    np.subtract(rows(0), rows(2), out=row_transformed[0])
-    np.add(rows(1), rows(2), out=row_transformed[1])
-    np.subtract(rows(2), rows(1), out=row_transformed[2])
-    np.subtract(rows(1), rows(3), out=row_transformed[3])
-
-    def columns(offset: int) -> np.ndarray:
-        return row_transformed[:, :, :, offset : offset + 2 * tiles_w - 1 : 2]
-
-    np.subtract(columns(0), columns(2), out=out[:, 0])
-    np.add(columns(1), columns(2), out=out[:, 1])
-    np.subtract(columns(2), columns(1), out=out[:, 2])
-    np.subtract(columns(1), columns(3), out=out[:, 3])
+        np.subtract(taps(0), taps(2), out=target[(*lead, 0)])
+        np.add(taps(1), taps(2), out=target[(*lead, 1)])
+        np.subtract(taps(2), taps(1), out=target[(*lead, 2)])
+        np.subtract(taps(1), taps(3), out=target[(*lead, 3)])
+        current = target
 
 
 def _inverse_transform(m: np.ndarray, out: np.ndarray) -> None:
-    """Aᵀ m A for m (4, 4, O, n, th, tw) into out (n, O, th, 2, tw, 2), Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]."""
-    rows = np.empty((2, *m.shape[1:]), dtype=m.dtype)  # (2, 4, O, n, th, tw)
-    np.add(m[0], m[1], out=rows[0])
-    rows[0] += m[2]
-    np.subtract(m[1], m[2], out=rows[1])
-    rows[1] -= m[3]
-    target = out.transpose(3, 5, 1, 0, 2, 4)  # (2, 2, O, n, th, tw): a view of y's positions
-    for a in range(2):
-        np.add(rows[a, 0], rows[a, 1], out=target[a, 0])
-        target[a, 0] += rows[a, 2]
-        np.subtract(rows[a, 1], rows[a, 2], out=target[a, 1])
-        target[a, 1] -= rows[a, 3]
+    """Aᵀ m A for m (4, …, 4, O, n, *tiles) into out (2, …, 2, O, n, *tiles), Aᵀ = [[1, 1, 1, 0],
+    [0, 1, −1, −1]], one axis at a time; ``out`` is a view of y's positions."""
+    ndim = (m.ndim - 2) // 2
+    current = m
+    for axis in range(ndim):
+        target = out if axis == ndim - 1 else np.empty((*current.shape[:axis], 2, *current.shape[axis + 1 :]), m.dtype)
+        lead = (slice(None),) * axis
+        first, second = target[(*lead, 0)], target[(*lead, 1)]
+        np.add(current[(*lead, 0)], current[(*lead, 1)], out=first)
+        np.add(first, current[(*lead, 2)], out=first)
+        np.subtract(current[(*lead, 1)], current[(*lead, 2)], out=second)
+        np.subtract(second, current[(*lead, 3)], out=second)
+        current = target
 
 
 def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray) -> None:
-    """F(2×2, 3×3) of one padded channels-last block (n, 2·th + 2, 2·tw + 2, C) into target
-    (n, O, th, 2, tw, 2). The input transform works channels-last (contiguous channel runs); the 16
-    products U (O × C) · Vᵀ (C × n·th·tw) read V transposed in place and give channels-first planes, so the
-    output transform writes y's layout without transposing channels against positions."""
-    count, _, _, channels = padded.shape
-    tiles_h, tiles_w = target.shape[2], target.shape[4]
-    out_channels = kernel.shape[1]
-    transformed = np.empty((4, 4, count, tiles_h, tiles_w, channels), dtype=padded.dtype)
+    """Winograd of one padded channels-last block (n, *(2·t + 2), C) into target (n, O, t₀, 2, t₁, 2, …).
+    The input transform works channels-last (contiguous channel runs); the 4ᵈ products U (O × C) · Vᵀ
+    (C × n·Πt) read V transposed in place and give channels-first planes, so the output transform writes
+    y's layout without transposing channels against positions."""
+    count, channels = padded.shape[0], padded.shape[-1]
+    tiles = target.shape[2::2]
+    ndim, out_channels = len(tiles), kernel.shape[1]
+    transformed = np.empty((4,) * ndim + (count, *tiles, channels), dtype=padded.dtype)
+    whole = (slice(None),) * (ndim + 1)
 
-    def transform(i0: int, i1: int) -> None:  # tile rows i0 … i1 − 1: a contiguous share of the output
-        _transform_input(padded[:, 2 * i0 : 2 * i1 + 2], i1 - i0, tiles_w, transformed[:, :, :, i0:i1])
+    def transform(i0: int, i1: int) -> None:  # first-axis tiles i0 … i1 − 1: a contiguous share of the output
+        _transform_input(padded[:, 2 * i0 : 2 * i1 + 2], (i1 - i0, *tiles[1:]), transformed[(*whole, slice(i0, i1))])
 
-    algorithms.parallel_channels(transform, tiles_h)
-    tiles_by_channel = transformed.reshape(16, -1, channels).transpose(0, 2, 1)  # a view (16, C, n·th·tw)
-    products = algorithms.parallel_matmul(kernel, tiles_by_channel)  # (16, O, n·th·tw)
-    products = products.reshape(4, 4, out_channels, count, tiles_h, tiles_w)
+    algorithms.parallel_channels(transform, tiles[0])
+    tiles_by_channel = transformed.reshape(4**ndim, -1, channels).transpose(0, 2, 1)  # a view (4ᵈ, C, n·Πt)
+    products = algorithms.parallel_matmul(kernel, tiles_by_channel)  # (4ᵈ, O, n·Πt)
+    products = products.reshape((4,) * ndim + (out_channels, count, *tiles))
+    # y's positions as (2, …, 2, O, n, *tiles)
+    positions = target.transpose(*range(3, 3 + 2 * ndim, 2), 1, 0, *range(2, 2 + 2 * ndim, 2))
 
     def inverse(o0: int, o1: int) -> None:
-        _inverse_transform(products[:, :, o0:o1], target[:, o0:o1])
+        _inverse_transform(products[(*whole[:-1], slice(o0, o1))], positions[(*whole[:-1], slice(o0, o1))])
 
     algorithms.parallel_channels(inverse, out_channels)
 
 
 def conv_winograd(x: np.ndarray, w: np.ndarray, padding) -> np.ndarray:
-    """y = conv(x zero-padded by ``padding``, w) for a (O, C, 3, 3) kernel, stride 1, by F(2×2, 3×3),
-    in blocks of samples whose scratch stays within ``algorithms.WORKSPACE_BYTES``."""
-    batch, channels, height, width = x.shape
+    """y = conv(x zero-padded by ``padding``, w) for a (O, C, 3, 3) or (O, C, 3, 3, 3) kernel, stride 1;
+    per spatial dim out = lo + size + hi − 2. Works in blocks of samples whose scratch stays within
+    ``algorithms.WORKSPACE_BYTES``."""
+    batch, channels, *spatial = x.shape
     out_channels = w.shape[0]
-    (top, bottom), (left, right) = padding
-    out_h, out_w = top + height + bottom - 2, left + width + right - 2
+    out = [lo + size + hi - 2 for size, (lo, hi) in zip(spatial, padding)]
     dtype = np.result_type(x, w)
-    y = np.empty((batch, out_channels, max(out_h, 0), max(out_w, 0)), dtype=dtype)
+    y = np.empty((batch, out_channels, *(max(o, 0) for o in out)), dtype=dtype)
     if y.size == 0:
         return y
-    tiles_h, tiles_w = math.ceil(out_h / 2), math.ceil(out_w / 2)
+    tiles = tile_counts(spatial, padding)
     kernel = transform_kernel(w.astype(dtype, copy=False))
-    # pads that give every tile its full 4×4 input (the surplus outputs are cut off at the end)
-    extra = [(top, 2 * tiles_h + 2 - height - top), (left, 2 * tiles_w + 2 - width - left)]
-    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip((height, width), extra))
+    # pads that give every tile its full 4×…×4 input (the surplus outputs are cut off at the end)
+    extra = [(lo, 2 * t + 2 - size - lo) for size, t, (lo, _) in zip(spatial, tiles, padding)]
+    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(spatial, extra))
     interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, extra))
     step = max(1, min(batch, algorithms.WORKSPACE_BYTES // block_bytes(x.shape, w.shape, padding, dtype)))
-    exact = out_h == 2 * tiles_h and out_w == 2 * tiles_w
+    exact = all(o == 2 * t for o, t in zip(out, tiles))
+    blocked = (out_channels, *(n for t in tiles for n in (t, 2)))  # (O, t₀, 2, t₁, 2, …)
+    channels_last = (0, *range(2, 2 + len(spatial)), 1)
     for start in range(0, batch, step):
         stop = min(batch, start + step)
         count = stop - start
         # the padded block in channels-last layout, so that the tiles have their channels contiguous
-        padded = np.zeros((count, 2 * tiles_h + 2, 2 * tiles_w + 2, channels), dtype=dtype)
-        padded[(slice(None), *interior)] = x[(slice(start, stop), slice(None), *crop)].transpose(0, 2, 3, 1)
+        padded = np.zeros((count, *(2 * t + 2 for t in tiles), channels), dtype=dtype)
+        padded[(slice(None), *interior)] = x[(slice(start, stop), slice(None), *crop)].transpose(channels_last)
         if exact:
-            _convolve_block(padded, kernel, y[start:stop].reshape(count, out_channels, tiles_h, 2, tiles_w, 2))
+            _convolve_block(padded, kernel, y[start:stop].reshape(count, *blocked))
         else:
-            full = np.empty((count, out_channels, tiles_h, 2, tiles_w, 2), dtype=dtype)
+            full = np.empty((count, *blocked), dtype=dtype)
             _convolve_block(padded, kernel, full)
-            y[start:stop] = full.reshape(count, out_channels, 2 * tiles_h, 2 * tiles_w)[:, :, :out_h, :out_w]
+            full = full.reshape(count, out_channels, *(2 * t for t in tiles))
+            y[start:stop] = full[(slice(None), slice(None), *(slice(0, o) for o in out))]
     return y
