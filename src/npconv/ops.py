@@ -509,10 +509,10 @@ class Convolution(Function):
         nonfinite = ~np.isfinite(kernel) if _nonfinite_weights_skip_padding(call, kernel.dtype) else None
         if nonfinite is not None and nonfinite.any():
             y = _conv_with_nonfinite_kernel(x, kernel, nonfinite, args)
+            if b is not None:
+                y += b.reshape(1, -1, *([1] * (y.ndim - 2)))
         else:
-            y = primitive.conv_general(x, kernel, *args)
-        if b is not None:
-            y += b.reshape(1, -1, *([1] * (y.ndim - 2)))
+            y = primitive.conv_general(x, kernel, *args, bias=b)
         ctx.save_for_backward(x, kernel)
         ctx.call = call
         return y if call.batched else y[0]

@@ -112,14 +112,21 @@ def single_threaded_blas(work: float) -> Iterator[None]:
         _blas.limited = False
 
 
-def parallel_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """np.matmul(a, b, out), split over the pool along the output's last axis (or its rows when that axis
-    is short) when inside ``single_threaded_blas``; a plain np.matmul otherwise."""
+def parallel_matmul(
+    a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """np.matmul(a, b, out) (+ ``bias``, broadcast against out with a trailing axis of 1), split over the pool
+    along the output's last axis (or its rows when that axis is short) when inside ``single_threaded_blas``,
+    each share adding the bias to its own part of the output while it is still in cache; a plain np.matmul
+    otherwise."""
     if out is None:
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         out = np.empty(shape, dtype=np.result_type(a, b))
     if not getattr(_blas, "limited", False) or THREADS == 1:
-        return np.matmul(a, b, out=out)
+        np.matmul(a, b, out=out)
+        if bias is not None:
+            out += bias
+        return out
     # split the larger operand, so that the threads do not each pack (copy) all of it
     a_size, b_size = a.shape[-2] * a.shape[-1], b.shape[-2] * b.shape[-1]
     columns_axis = (b_size >= a_size and out.shape[-1] >= 16 * THREADS) or out.shape[-2] < 16 * THREADS
@@ -127,9 +134,21 @@ def parallel_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
 
     def part(start: int, stop: int) -> None:
         if columns_axis:
-            np.matmul(a, b[..., start:stop], out=out[..., start:stop])
+            part_a, part_b, part_out = a, b[..., start:stop], out[..., start:stop]
         else:
-            np.matmul(a[..., start:stop, :], b, out=out[..., start:stop, :])
+            part_a, part_b, part_out = a[..., start:stop, :], b, out[..., start:stop, :]
+        if bias is None:
+            np.matmul(part_a, part_b, out=part_out)
+            return
+        part_bias = bias if columns_axis else bias[..., start:stop, :]
+        # one leading index (a sample) at a time, so that the bias meets each product while it is in cache
+        leading = out.shape[0] if out.ndim > 3 else 1
+        for index in range(leading):
+            pick = (slice(index, index + 1),) if leading > 1 else ()
+            a_i = part_a[pick] if part_a.ndim == out.ndim and part_a.shape[0] > 1 else part_a
+            b_i = part_b[pick] if part_b.ndim == out.ndim and part_b.shape[0] > 1 else part_b
+            np.matmul(a_i, b_i, out=part_out[pick])
+            part_out[pick] += part_bias
 
     _run_blocks(part, extent, max(1, math.ceil(extent / THREADS)))
     return out
@@ -242,8 +261,15 @@ def unfold(block: np.ndarray, kernel, stride, dilation) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- forward
 
 
-def conv_pointwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, groups: int) -> np.ndarray:
-    """A 1×…×1 kernel: y[n, g] = W[g] · x[n, g] as (O/G, C/G) × (C/G, Πout) products, no unfold."""
+def grouped_bias(bias: np.ndarray | None, groups: int) -> np.ndarray | None:
+    """The (O,) bias as (G, O/G, 1): broadcast against a (…, G, O/G, positions) product."""
+    return None if bias is None else bias.reshape(groups, -1, 1)
+
+
+def conv_pointwise(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """A 1×…×1 kernel: y[n, g] = W[g] · x[n, g] (+ bias) as (O/G, C/G) × (C/G, Πout) products, no unfold."""
     x = pad_zeros(x, padding)
     if any(s != 1 for s in stride):
         x = x[(..., *(slice(None, None, s) for s in stride))]
@@ -252,13 +278,17 @@ def conv_pointwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, groups:
     weights = w.reshape(groups, out_channels // groups, channels // groups)
     y = np.empty((batch, out_channels, *spatial), dtype=np.result_type(x, w))
     columns = x.reshape(batch, groups, channels // groups, -1)  # a copy only when x is a strided view
-    parallel_matmul(weights, columns, out=y.reshape(batch, groups, out_channels // groups, -1))
+    target = y.reshape(batch, groups, out_channels // groups, -1)
+    parallel_matmul(weights, columns, out=target, bias=grouped_bias(bias, groups))
     return y
 
 
-def conv_depthwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation) -> np.ndarray:
+def conv_depthwise(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, bias: np.ndarray | None = None
+) -> np.ndarray:
     """One input channel per group (groups = C, O = C·m): y[n, c·m + j] = Σ_taps w[c·m + j, 0, tap] ·
-    x_pad[n, c, tap-shifted plane], one vectorised multiply-add per tap over a block of channels.
+    x_pad[n, c, tap-shifted plane] (+ bias[c·m + j]), one vectorised multiply-add per tap over a block of
+    channels; the bias is added to each block while it is in cache.
 
     With stride 1 each padded plane is flattened, so a tap is a shift of the whole flat plane (one long
     contiguous run per channel; the pad columns yield a few discarded outputs); with a stride the taps are
@@ -278,6 +308,7 @@ def conv_depthwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilatio
     taps = list(product(*(range(k) for k in kernel)))
     # w as (C, m, Πk) and y as (N, C, m, *out): channel c of x feeds outputs c·m … c·m + m − 1.
     weights = w.reshape(channels, multiplier, len(taps)).astype(dtype, copy=False)
+    biases = None if bias is None else bias.reshape(channels, multiplier, *([1] * (1 if flat else len(out))))
     y_grouped = y.reshape(batch, channels, multiplier, *out)
     pitches = [math.prod(padded[d + 1 :]) for d in range(len(padded))]
     length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
@@ -322,6 +353,8 @@ def conv_depthwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilatio
                 else:
                     np.multiply(shifted, tap_weight, out=block_scratch)
                     target += block_scratch
+            if biases is not None:
+                target += biases[c0:c1]
             if flat:
                 valid = accumulator[: c1 - c0].reshape(c1 - c0, multiplier, *padded)
                 y_grouped[n, c0:c1] = valid[(..., *(slice(0, o) for o in out))]
@@ -331,10 +364,12 @@ def conv_depthwise(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilatio
     return y
 
 
-def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
+def conv_im2col(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
     """Unfold blocks of samples into (n, G, C/G·Πk, Πout) matrices and multiply by the (G, O/G, C/G·Πk)
-    weight matrix straight into y's layout; blocks keep the unfolded matrix within ``WORKSPACE_BYTES``
-    (a single sample too large for it is split along its first output dimension)."""
+    weight matrix straight into y's layout (+ bias); blocks keep the unfolded matrix within
+    ``WORKSPACE_BYTES`` (a single sample too large for it is split along its first output dimension)."""
     batch, channels = x.shape[:2]
     out_channels, per_group, *kernel = w.shape
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
@@ -342,9 +377,10 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
     if y.size == 0:
         return y
     if per_group == 0 or math.prod(kernel) == 0:
-        y[...] = 0
+        y[...] = 0 if bias is None else bias.reshape(-1, *([1] * len(kernel)))
         return y
     depth = per_group * math.prod(kernel)
+    biases = grouped_bias(bias, groups)
     weights = w.reshape(groups, out_channels // groups, depth)
     out_spatial = shape[2:]
     rows = out_spatial[0]
@@ -357,7 +393,7 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
             columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
             columns = columns.reshape(stop - start, groups, depth, -1)
             target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
-            parallel_matmul(weights, columns, out=target)
+            parallel_matmul(weights, columns, out=target, bias=biases)
         return y
     rows_per_step = max(1, WORKSPACE_BYTES // max(row_bytes, 1))
     first_stride, first_dilation = stride[0], dilation[0]
@@ -372,7 +408,7 @@ def conv_im2col(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, 
             slab = x[n : n + 1, :, max(top, 0) : min(bottom, size)]
             slab_padding = [(max(-top, 0), max(bottom - size, 0)), *padding[1:]]
             columns = unfold(pad_zeros(slab, slab_padding), kernel, stride, dilation).reshape(groups, depth, -1)
-            product_ = parallel_matmul(weights, columns)
+            product_ = parallel_matmul(weights, columns, bias=biases)
             y[n, :, r0:r1] = product_.reshape(out_channels, r1 - r0, *out_spatial[1:])
     return y
 
@@ -413,16 +449,18 @@ def _as_tuples(value: object) -> object:
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def conv_im2col_small(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
+def conv_im2col_small(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
     """im2col for tiny problems, in as few NumPy calls as possible: the shapes come from ``small_plan``, the
     unfold is a strided view of the (padded, contiguous) input whose reshape to columns makes the one copy,
-    then one matrix product (per group)."""
+    then one matrix product (per group) and the bias."""
     try:
         plan = small_plan(x.shape, x.itemsize, w.shape, stride, padding, dilation, groups)
     except TypeError:  # settings given as lists
         plan = small_plan(x.shape, x.itemsize, w.shape, *(_as_tuples(a) for a in (stride, padding, dilation)), groups)
     if plan is None:
-        return conv_im2col(x, w, stride, padding, dilation, groups)
+        return conv_im2col(x, w, stride, padding, dilation, groups, bias)
     needs_padding, view_shape, view_strides, weight_shape, columns_shape, y_shape = plan
     if needs_padding:
         x = pad_zeros(x, padding)
@@ -430,6 +468,8 @@ def conv_im2col_small(x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dila
         x = np.ascontiguousarray(x)
     windows = np.ndarray(view_shape, x.dtype, x, 0, view_strides)
     y = np.matmul(w.reshape(weight_shape), windows.reshape(columns_shape))
+    if bias is not None:
+        y += bias.reshape(weight_shape[:-1] + (1,))
     return y.reshape(y_shape)
 
 
@@ -448,19 +488,21 @@ def valid_conv(
     dilation: Sequence[int],
     groups: int,
     padding: Pairs | None = None,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The convolution of x (zero-padded by ``padding``) with w, by the algorithm suited to the shapes."""
+    """The convolution of x (zero-padded by ``padding``) with w, plus ``bias`` (O,) per output channel when
+    given, by the algorithm suited to the shapes."""
     stride, dilation = tuple(stride), tuple(dilation)
     padding = [(0, 0)] * (x.ndim - 2) if padding is None else [tuple(pair) for pair in padding]
     if is_depthwise(x.shape, w.shape, groups):
-        return conv_depthwise(x, w, stride, padding, dilation)
+        return conv_depthwise(x, w, stride, padding, dilation, bias)
     if is_pointwise(w.shape):
-        return conv_pointwise(x, w, stride, padding, groups)
+        return conv_pointwise(x, w, stride, padding, groups, bias)
     from . import winograd
 
     if winograd.applies(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
-        return winograd.conv_winograd(x, w, padding)
-    return conv_im2col(x, w, stride, padding, dilation, groups)
+        return winograd.conv_winograd(x, w, padding, bias)
+    return conv_im2col(x, w, stride, padding, dilation, groups, bias)
 
 
 # ------------------------------------------------------------------------------ lhs dilation (polyphase)
@@ -499,11 +541,18 @@ def polyphase_plan(
 
 
 def conv_polyphase(
-    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, lhs_dilation, rhs_dilation, groups: int
+    x: np.ndarray,
+    w: np.ndarray,
+    stride,
+    padding: Pairs,
+    lhs_dilation,
+    rhs_dilation,
+    groups: int,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The convolution of x stuffed with lhs_dilation − 1 zeros between elements, as one ordinary convolution
-    per output phase (Πperiod of them) with the taps that meet real input — transposed convolutions become
-    sub-pixel convolutions with no multiply by an inserted zero."""
+    """The convolution of x stuffed with lhs_dilation − 1 zeros between elements (+ bias), as one ordinary
+    convolution per output phase (Πperiod of them) with the taps that meet real input — transposed
+    convolutions become sub-pixel convolutions with no multiply by an inserted zero."""
     spatial = x.shape[2:]
     kernel = w.shape[2:]
     stuffed = [(size - 1) * d + 1 if size else 0 for size, d in zip(spatial, lhs_dilation)]
@@ -523,7 +572,7 @@ def conv_polyphase(
         target = y[(slice(None), slice(None), *(slice(r, None, period) for (r, *_), period in zip(phase, periods)))]
         sub_kernel = w[(slice(None), slice(None), *(taps for _, taps, *_ in phase))]
         if sub_kernel.size == 0 or x.shape[1] == 0:
-            target[...] = 0
+            target[...] = 0 if bias is None else bias.reshape(-1, *([1] * len(kernel)))
             continue
         target[...] = valid_conv(
             x,
@@ -532,6 +581,7 @@ def conv_polyphase(
             [d for *_, d, _ in phase],
             groups,
             [pads for *_, pads in phase],
+            bias,
         )
     return y
 
@@ -543,9 +593,17 @@ def prefers_col2im(x_shape: Sequence[int], w_shape: Sequence[int], stride: Seque
     return all(s == 1 for s in stride) and w_shape[0] <= x_shape[1] and not is_depthwise(x_shape, w_shape, groups)
 
 
-def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_dilation, groups: int) -> np.ndarray:
+def conv_col2im(
+    x: np.ndarray,
+    w: np.ndarray,
+    padding: Pairs,
+    lhs_dilation,
+    rhs_dilation,
+    groups: int,
+    bias: np.ndarray | None = None,
+) -> np.ndarray:
     """Stride 1 with lhs dilation D (a transposed convolution with stride D): every input element scatters
-    into the output. One product (G, O/G·Πk, C/G) × (n, G, C/G, Πin) gives each input's contribution
+    into the output, which starts as the bias (or zeros). One product (G, O/G·Πk, C/G) × (n, G, C/G, Πin) gives each input's contribution
     per tap; tap k's plane is then added at output positions D·i + lo − k·rhs_dilation (col2im).
     Its work is the gather-free dual of ``conv_polyphase``: cheaper when O ≤ C."""
     batch, channels, *spatial = x.shape
@@ -556,7 +614,10 @@ def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_
         for s, (lo, hi), k, rd in zip(stuffed, padding, kernel, rhs_dilation)
     ]
     dtype = np.result_type(x, w)
-    y = np.zeros((batch, out_channels, *out), dtype=dtype)
+    # every output starts as its channel's bias (positions no input reaches keep it)
+    start_value = np.zeros((out_channels,) + (1,) * len(out), dtype) if bias is None else bias.reshape(-1, *([1] * len(out)))
+    y = np.empty((batch, out_channels, *out), dtype=dtype)
+    y[...] = start_value
     if y.size == 0 or x.size == 0:
         return y
     taps = math.prod(kernel)
@@ -598,10 +659,11 @@ def conv_col2im(x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, rhs_
         for phase, contributions in by_phase.items():
             if len(contributions) == 1:
                 source, places = contributions[0]
-                target[(slice(None), slice(None), *(place[1] for place in places))] = source
+                np.add(source, start_value, out=target[(slice(None), slice(None), *(place[1] for place in places))])
                 continue
             extents = [len(range(r, o, d)) for r, o, d in zip(phase, out, lhs_dilation)]
-            dense = np.zeros((stop - start, out_channels, *extents), dtype=dtype)
+            dense = np.empty((stop - start, out_channels, *extents), dtype=dtype)
+            dense[...] = start_value
             for source, places in contributions:
                 offsets = [place[1].start // d for place, d in zip(places, lhs_dilation)]
                 dense[(slice(None), slice(None), *(slice(o, o + n) for o, n in zip(offsets, source.shape[2:])))] += source

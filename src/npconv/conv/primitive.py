@@ -68,24 +68,28 @@ def conv_general(
     lhs_dilation: Sequence[int],
     rhs_dilation: Sequence[int],
     groups: int,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Convolution (cross-correlation, as in torch) of x with w; shapes as in the module docstring.
+    """Convolution (cross-correlation, as in torch) of x with w, plus ``bias`` (O,) per output channel when
+    given; shapes as in the module docstring. Every algorithm adds the bias to its blocks of output while
+    they are in cache, instead of one more pass over the whole output.
 
     float16 is computed in float32 and rounded once at the end, as torch accumulates it."""
     compute_dtype = np.float32 if x.dtype == np.float16 else None
     if compute_dtype is not None:
         x, w = x.astype(compute_dtype), w.astype(compute_dtype)
+        bias = None if bias is None else bias.astype(compute_dtype)
     elif x.size * w.size <= algorithms.SMALL_WORK * w.shape[0] and max(lhs_dilation, default=1) == 1:
-        return algorithms.conv_im2col_small(x, w, tuple(stride), tuple(padding), tuple(rhs_dilation), groups)
+        return algorithms.conv_im2col_small(x, w, tuple(stride), tuple(padding), tuple(rhs_dilation), groups, bias)
     stride, rhs_dilation = tuple(stride), tuple(rhs_dilation)
     padding = [tuple(pair) for pair in padding]
     with algorithms.single_threaded_blas(_pool_work(x, w, groups)):
         if any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):
-            y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups)
+            y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups, bias)
         elif any(d != 1 for d in lhs_dilation):
-            y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups)
+            y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups, bias)
         else:
-            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding)
+            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding, bias)
     return y.astype(np.float16) if compute_dtype is not None else y
 
 

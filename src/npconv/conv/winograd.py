@@ -132,11 +132,13 @@ def _inverse_transform(m: np.ndarray, out: np.ndarray) -> None:
         current = target
 
 
-def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray) -> None:
+def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray, bias: np.ndarray | None) -> None:
     """Winograd of one padded channels-last block (n, *(2·t + 2), C) into target (n, O, t₀, 2, t₁, 2, …).
     The input transform works channels-last (contiguous channel runs); the 4ᵈ products U (O × C) · Vᵀ
     (C × n·Πt) read V transposed in place and give channels-first planes, so the output transform writes
-    y's layout without transposing channels against positions."""
+    y's layout without transposing channels against positions. The bias is added to the products at
+    transform index (1, …, 1), the one that Aᵀ · A spreads evenly over all 2ᵈ outputs of a tile (column 1
+    of Aᵀ is all ones)."""
     count, channels = padded.shape[0], padded.shape[-1]
     tiles = target.shape[2::2]
     ndim, out_channels = len(tiles), kernel.shape[1]
@@ -154,13 +156,15 @@ def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray) 
     positions = target.transpose(*range(3, 3 + 2 * ndim, 2), 1, 0, *range(2, 2 + 2 * ndim, 2))
 
     def inverse(o0: int, o1: int) -> None:
+        if bias is not None:
+            products[(1,) * ndim][o0:o1] += bias[o0:o1].reshape(-1, *([1] * (ndim + 1)))
         _inverse_transform(products[(*whole[:-1], slice(o0, o1))], positions[(*whole[:-1], slice(o0, o1))])
 
     algorithms.parallel_channels(inverse, out_channels)
 
 
-def conv_winograd(x: np.ndarray, w: np.ndarray, padding) -> np.ndarray:
-    """y = conv(x zero-padded by ``padding``, w) for a (O, C, 3, 3) or (O, C, 3, 3, 3) kernel, stride 1;
+def conv_winograd(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
+    """y = conv(x zero-padded by ``padding``, w) (+ bias per output channel) for a (O, C, 3, 3) or (O, C, 3, 3, 3) kernel, stride 1;
     per spatial dim out = lo + size + hi − 2. Works in blocks of samples whose scratch stays within
     ``algorithms.WORKSPACE_BYTES``."""
     batch, channels, *spatial = x.shape
@@ -187,10 +191,10 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, padding) -> np.ndarray:
         padded = np.zeros((count, *(2 * t + 2 for t in tiles), channels), dtype=dtype)
         padded[(slice(None), *interior)] = x[(slice(start, stop), slice(None), *crop)].transpose(channels_last)
         if exact:
-            _convolve_block(padded, kernel, y[start:stop].reshape(count, *blocked))
+            _convolve_block(padded, kernel, y[start:stop].reshape(count, *blocked), bias)
         else:
             full = np.empty((count, *blocked), dtype=dtype)
-            _convolve_block(padded, kernel, full)
+            _convolve_block(padded, kernel, full, bias)
             full = full.reshape(count, out_channels, *(2 * t for t in tiles))
             y[start:stop] = full[(slice(None), slice(None), *(slice(0, o) for o in out))]
     return y
