@@ -101,6 +101,14 @@ CASES = [
         {"conv_col2im", "conv_im2col", "grad_weight_polyphase", "grad_weight_im2col"},
     ),
     (
+        "transposed k2 s3 positions no input reaches",
+        True,
+        (2, 6, 4, 5),
+        (6, 3, 2, 2),
+        {"stride": 3, "output_padding": (1, 2)},
+        {"conv_col2im"},
+    ),
+    (
         "transposed widening output padding dilation",
         True,
         (2, 2, 5, 4),

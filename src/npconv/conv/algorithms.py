@@ -419,7 +419,9 @@ SMALL_WORK = 1 << 15
 
 
 @functools.lru_cache(maxsize=1024)
-def small_plan(x_shape: tuple[int, ...], itemsize: int, w_shape: tuple[int, ...], stride, padding, dilation, groups: int):
+def small_plan(
+    x_shape: tuple[int, ...], itemsize: int, w_shape: tuple[int, ...], stride, padding, dilation, groups: int
+):
     """The shapes ``conv_im2col_small`` needs for one call signature, computed once: whether to pad, the
     unfold view (shape and byte strides over the contiguous padded input), the shapes of the column and
     weight matrices, and y's shape; None when the output is empty."""
@@ -614,11 +616,14 @@ def conv_col2im(
         for s, (lo, hi), k, rd in zip(stuffed, padding, kernel, rhs_dilation)
     ]
     dtype = np.result_type(x, w)
-    # every output starts as its channel's bias (positions no input reaches keep it)
-    start_value = np.zeros((out_channels,) + (1,) * len(out), dtype) if bias is None else bias.reshape(-1, *([1] * len(out)))
+    # every output starts as its channel's bias: where inputs land it is added to their sum, and positions that
+    # no input reaches keep it
+    start_value = (
+        np.zeros((out_channels,) + (1,) * len(out), dtype) if bias is None else bias.reshape(-1, *([1] * len(out)))
+    )
     y = np.empty((batch, out_channels, *out), dtype=dtype)
-    y[...] = start_value
     if y.size == 0 or x.size == 0:
+        y[...] = start_value
         return y
     taps = math.prod(kernel)
     out_per_group = out_channels // groups
@@ -638,6 +643,26 @@ def conv_col2im(
             )
         placements.append(per_tap)
     sample_bytes = out_channels * taps * math.prod(spatial) * x.itemsize
+    # Taps that land on the same output phase (position mod D) add into one dense buffer, so the adds are
+    # contiguous; each phase is then written once into its strided positions of y.
+    by_phase: dict[tuple[int, ...], list[tuple[tuple, list]]] = {}
+    for tap in product(*(range(k) for k in kernel)):
+        places = [per_tap[index] for per_tap, index in zip(placements, tap)]
+        if any(place is None for place in places):
+            continue
+        phase = tuple(place[1].start % d for place, d in zip(places, lhs_dilation))
+        by_phase.setdefault(phase, []).append((tap, places))
+    phase_extents = {phase: [len(range(r, o, d)) for r, o, d in zip(phase, out, lhs_dilation)] for phase in by_phase}
+    # y needs its start value written first only where some position is reached by no input
+    covered = math.prod(min(d, o) for d, o in zip(lhs_dilation, out)) == len(by_phase) and all(
+        len(contributions) > 1
+        or all(
+            len(range(*place[1].indices(o))) == n for place, o, n in zip(contributions[0][1], out, phase_extents[phase])
+        )
+        for phase, contributions in by_phase.items()
+    )
+    if not covered:
+        y[...] = start_value
 
     def samples(start: int, stop: int) -> None:
         # samples side by side in the columns of one product: (G, C/G, n·Πin); BLAS is faster on wide products
@@ -645,29 +670,29 @@ def conv_col2im(
         inputs = np.ascontiguousarray(inputs).reshape(groups, per_group, -1)
         columns = parallel_matmul(weights, inputs).reshape(out_channels, *kernel, stop - start, *spatial)
         columns = np.moveaxis(columns, 1 + ndim, 0)  # a view (n, O, *k, *in)
-        # Taps that land on the same output phase (position mod D) add into one dense buffer, so the adds are
-        # contiguous; each phase is then written once into its strided positions of y.
-        by_phase: dict[tuple[int, ...], list[tuple[np.ndarray, list]]] = {}
-        for tap in product(*(range(k) for k in kernel)):
-            places = [per_tap[index] for per_tap, index in zip(placements, tap)]
-            if any(place is None for place in places):
-                continue
-            source = columns[(slice(None), slice(None), *tap, *(place[0] for place in places))]
-            phase = tuple(place[1].start % d for place, d in zip(places, lhs_dilation))
-            by_phase.setdefault(phase, []).append((source, places))
         target = y[start:stop]
-        for phase, contributions in by_phase.items():
-            if len(contributions) == 1:
-                source, places = contributions[0]
-                np.add(source, start_value, out=target[(slice(None), slice(None), *(place[1] for place in places))])
-                continue
-            extents = [len(range(r, o, d)) for r, o, d in zip(phase, out, lhs_dilation)]
-            dense = np.empty((stop - start, out_channels, *extents), dtype=dtype)
-            dense[...] = start_value
-            for source, places in contributions:
-                offsets = [place[1].start // d for place, d in zip(places, lhs_dilation)]
-                dense[(slice(None), slice(None), *(slice(o, o + n) for o, n in zip(offsets, source.shape[2:])))] += source
-            target[(slice(None), slice(None), *(slice(r, None, d) for r, d in zip(phase, lhs_dilation)))] = dense
+
+        def scatter(c0: int, c1: int) -> None:  # output channels c0 … c1 − 1
+            part, start_part = target[:, c0:c1], start_value[c0:c1]
+            for phase, contributions in by_phase.items():
+                sources = [
+                    (columns[(slice(None), slice(c0, c1), *tap, *(place[0] for place in places))], places)
+                    for tap, places in contributions
+                ]
+                if len(sources) == 1:
+                    source, places = sources[0]
+                    np.add(source, start_part, out=part[(slice(None), slice(None), *(place[1] for place in places))])
+                    continue
+                dense = np.empty((stop - start, c1 - c0, *phase_extents[phase]), dtype=dtype)
+                dense[...] = start_part
+                for source, places in sources:
+                    offsets = [place[1].start // d for place, d in zip(places, lhs_dilation)]
+                    dense[
+                        (slice(None), slice(None), *(slice(o, o + n) for o, n in zip(offsets, source.shape[2:])))
+                    ] += source
+                part[(slice(None), slice(None), *(slice(r, None, d) for r, d in zip(phase, lhs_dilation)))] = dense
+
+        parallel_channels(scatter, out_channels)
 
     step = _samples_per_block(batch, sample_bytes)
     for start in range(0, batch, step):
