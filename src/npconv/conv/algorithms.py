@@ -115,10 +115,11 @@ def single_threaded_blas(work: float) -> Iterator[None]:
 def parallel_matmul(
     a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, bias: np.ndarray | None = None
 ) -> np.ndarray:
-    """np.matmul(a, b, out) (+ ``bias``, broadcast against out with a trailing axis of 1), split over the pool
-    along the output's last axis (or its rows when that axis is short) when inside ``single_threaded_blas``,
-    each share adding the bias to its own part of the output while it is still in cache; a plain np.matmul
-    otherwise."""
+    """np.matmul(a, b, out) (+ ``bias``, broadcast against out with a trailing axis of 1). Inside
+    ``single_threaded_blas`` the work is split over the pool — by sample when one weight matrix ``a`` meets
+    a stack of per-sample matrices ``b``, else along the output's last axis (or its rows when that axis is
+    short) — and each share adds the bias to its own part of the output while it is still in cache; a plain
+    np.matmul otherwise."""
     if out is None:
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         out = np.empty(shape, dtype=np.result_type(a, b))
@@ -126,6 +127,19 @@ def parallel_matmul(
         np.matmul(a, b, out=out)
         if bias is not None:
             out += bias
+        return out
+    samples = out.shape[0] if out.ndim > max(a.ndim, 2) and b.ndim == out.ndim else 0
+    if samples >= THREADS and (samples % THREADS == 0 or samples >= 4 * THREADS):
+        # a shared weight matrix times one matrix per sample: each worker takes whole samples (measured
+        # faster than splitting every product, e.g. ResNet 3×3 stride 2 at 28², batch 8: 41 → 37 ms)
+
+        def sample_part(start: int, stop: int) -> None:
+            for index in range(start, stop):
+                np.matmul(a, b[index], out=out[index])
+                if bias is not None:
+                    out[index] += bias
+
+        _run_blocks(sample_part, samples, math.ceil(samples / THREADS))
         return out
     # split the larger operand, so that the threads do not each pack (copy) all of it
     a_size, b_size = a.shape[-2] * a.shape[-1], b.shape[-2] * b.shape[-1]
