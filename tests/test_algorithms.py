@@ -33,13 +33,16 @@ ALGORITHM_NAMES = [
     "grad_weight_im2col",
     "grad_weight_polyphase",
     "conv_winograd",
+    "grad_weight_winograd",
 ]
+WINOGRAD_NAMES = {"conv_winograd", "grad_weight_winograd"}
 
 MATRIX_PRODUCT_PATHS = {
     "conv_pointwise",
     "conv_im2col",
     "conv_col2im",
     "conv_winograd",
+    "grad_weight_winograd",
     "grad_weight_pointwise",
     "grad_weight_im2col",
 }
@@ -85,11 +88,25 @@ CASES = [
         (2, 128, 17, 16),
         (136, 128, 3, 3),
         {"padding": 1},
-        {"conv_winograd", "grad_weight_im2col"},
+        {"conv_winograd", "grad_weight_winograd"},
     ),
-    ("winograd even output", False, (1, 128, 24, 22), (128, 128, 3, 3), {"padding": (1, 1)}, {"conv_winograd"}),
-    ("winograd unpadded", False, (3, 128, 18, 14), (128, 128, 3, 3), {}, {"conv_winograd"}),
-    ("winograd 3d", False, (2, 16, 12, 11, 13), (40, 16, 3, 3, 3), {"padding": 1}, {"conv_winograd"}),
+    (
+        "winograd even output",
+        False,
+        (1, 128, 24, 22),
+        (128, 128, 3, 3),
+        {"padding": (1, 1)},
+        {"conv_winograd", "grad_weight_winograd"},
+    ),
+    ("winograd unpadded", False, (3, 128, 18, 14), (128, 128, 3, 3), {}, {"conv_winograd", "grad_weight_winograd"}),
+    (
+        "winograd 3d",
+        False,
+        (2, 16, 12, 11, 13),
+        (40, 16, 3, 3, 3),
+        {"padding": 1},
+        {"conv_winograd", "grad_weight_winograd"},
+    ),
     ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
     ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (
@@ -170,7 +187,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Records the names of the algorithm functions that run."""
     called: set[str] = set()
     for name in ALGORITHM_NAMES:
-        module = winograd if name == "conv_winograd" else algorithms
+        module = winograd if name in WINOGRAD_NAMES else algorithms
         original = getattr(module, name)
 
         def wrapper(*args, _name=name, _original=original, **kwargs):

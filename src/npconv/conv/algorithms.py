@@ -848,6 +848,11 @@ def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, di
         return grad_weight_depthwise(x, g, kernel, stride, padding, dilation)
     if all(k == 1 for k in kernel):
         return grad_weight_pointwise(x, g, stride, padding, groups)
+    from . import winograd
+
+    w_shape = (g.shape[1], x.shape[1] // groups, *kernel)
+    if winograd.applies(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
+        return winograd.grad_weight_winograd(x, g, padding)
     return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups)
 
 

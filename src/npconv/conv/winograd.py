@@ -132,6 +132,20 @@ def _inverse_transform(m: np.ndarray, out: np.ndarray) -> None:
         current = target
 
 
+def _transformed_tiles(padded: np.ndarray, tiles) -> np.ndarray:
+    """V = Bᵀ d B (per axis) of every tile of a padded channels-last block (n, *(2·t + 2), C): (4, …, 4, n,
+    *tiles, C), computed on the pool in shares of the first axis's tiles (contiguous shares of the result)."""
+    ndim = len(tiles)
+    transformed = np.empty((4,) * ndim + (padded.shape[0], *tiles, padded.shape[-1]), dtype=padded.dtype)
+    whole = (slice(None),) * (ndim + 1)
+
+    def transform(i0: int, i1: int) -> None:
+        _transform_input(padded[:, 2 * i0 : 2 * i1 + 2], (i1 - i0, *tiles[1:]), transformed[(*whole, slice(i0, i1))])
+
+    algorithms.parallel_channels(transform, tiles[0])
+    return transformed
+
+
 def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray, bias: np.ndarray | None) -> None:
     """Winograd of one padded channels-last block (n, *(2·t + 2), C) into target (n, O, t₀, 2, t₁, 2, …).
     The input transform works channels-last (contiguous channel runs); the 4ᵈ products U (O × C) · Vᵀ
@@ -142,13 +156,8 @@ def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray, 
     count, channels = padded.shape[0], padded.shape[-1]
     tiles = target.shape[2::2]
     ndim, out_channels = len(tiles), kernel.shape[1]
-    transformed = np.empty((4,) * ndim + (count, *tiles, channels), dtype=padded.dtype)
+    transformed = _transformed_tiles(padded, tiles)
     whole = (slice(None),) * (ndim + 1)
-
-    def transform(i0: int, i1: int) -> None:  # first-axis tiles i0 … i1 − 1: a contiguous share of the output
-        _transform_input(padded[:, 2 * i0 : 2 * i1 + 2], (i1 - i0, *tiles[1:]), transformed[(*whole, slice(i0, i1))])
-
-    algorithms.parallel_channels(transform, tiles[0])
     tiles_by_channel = transformed.reshape(4**ndim, -1, channels).transpose(0, 2, 1)  # a view (4ᵈ, C, n·Πt)
     products = algorithms.parallel_matmul(kernel, tiles_by_channel)  # (4ᵈ, O, n·Πt)
     products = products.reshape((4,) * ndim + (out_channels, count, *tiles))
@@ -163,10 +172,23 @@ def _convolve_block(padded: np.ndarray, kernel: np.ndarray, target: np.ndarray, 
     algorithms.parallel_channels(inverse, out_channels)
 
 
+def _padded_block(x: np.ndarray, start: int, stop: int, tiles, padding) -> np.ndarray:
+    """Samples start … stop − 1 of x zero-padded so that every tile has its full 4×…×4 input (the surplus
+    outputs are cut off, or their gradients are zero), in channels-last layout (n, *(2·t + 2), C) so that
+    the tiles have their channels contiguous."""
+    spatial = x.shape[2:]
+    extra = [(lo, 2 * t + 2 - size - lo) for size, t, (lo, _) in zip(spatial, tiles, padding)]
+    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(spatial, extra))
+    interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, extra))
+    padded = np.zeros((stop - start, *(2 * t + 2 for t in tiles), x.shape[1]), dtype=x.dtype)
+    padded[(slice(None), *interior)] = x[(slice(start, stop), slice(None), *crop)].transpose(0, *range(2, x.ndim), 1)
+    return padded
+
+
 def conv_winograd(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
-    """y = conv(x zero-padded by ``padding``, w) (+ bias per output channel) for a (O, C, 3, 3) or (O, C, 3, 3, 3) kernel, stride 1;
-    per spatial dim out = lo + size + hi − 2. Works in blocks of samples whose scratch stays within
-    ``algorithms.WORKSPACE_BYTES``."""
+    """y = conv(x zero-padded by ``padding``, w) (+ bias per output channel) for a (O, C, 3, 3) or
+    (O, C, 3, 3, 3) kernel, stride 1; per spatial dim out = lo + size + hi − 2. Works in blocks of samples
+    whose scratch stays within ``algorithms.WORKSPACE_BYTES``."""
     batch, channels, *spatial = x.shape
     out_channels = w.shape[0]
     out = [lo + size + hi - 2 for size, (lo, hi) in zip(spatial, padding)]
@@ -176,20 +198,14 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None
         return y
     tiles = tile_counts(spatial, padding)
     kernel = transform_kernel(w.astype(dtype, copy=False))
-    # pads that give every tile its full 4×…×4 input (the surplus outputs are cut off at the end)
-    extra = [(lo, 2 * t + 2 - size - lo) for size, t, (lo, _) in zip(spatial, tiles, padding)]
-    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(spatial, extra))
-    interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, extra))
     step = max(1, min(batch, algorithms.WORKSPACE_BYTES // block_bytes(x.shape, w.shape, padding, dtype)))
     exact = all(o == 2 * t for o, t in zip(out, tiles))
     blocked = (out_channels, *(n for t in tiles for n in (t, 2)))  # (O, t₀, 2, t₁, 2, …)
-    channels_last = (0, *range(2, 2 + len(spatial)), 1)
+    x = x.astype(dtype, copy=False)
     for start in range(0, batch, step):
         stop = min(batch, start + step)
         count = stop - start
-        # the padded block in channels-last layout, so that the tiles have their channels contiguous
-        padded = np.zeros((count, *(2 * t + 2 for t in tiles), channels), dtype=dtype)
-        padded[(slice(None), *interior)] = x[(slice(start, stop), slice(None), *crop)].transpose(channels_last)
+        padded = _padded_block(x, start, stop, tiles, padding)
         if exact:
             _convolve_block(padded, kernel, y[start:stop].reshape(count, *blocked), bias)
         else:
@@ -198,3 +214,93 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None
             full = full.reshape(count, out_channels, *(2 * t for t in tiles))
             y[start:stop] = full[(slice(None), slice(None), *(slice(0, o) for o in out))]
     return y
+
+
+# ------------------------------------------------------------------------------------------ weight gradient
+#
+# With M = U ⊙ V per transform index ξ (M[ξ] = U[ξ] (O × C) · V[ξ] (C × tiles)) and Y = Aᵀ M A per tile,
+# the weight gradient runs the forward backwards: dM = A dY Aᵀ per tile, dU[ξ] = dM[ξ] (O × tiles) ·
+# V[ξ]ᵀ (tiles × C), a long contraction over tiles that BLAS runs well, and dW = Gᵀ dU G. 4ᵈ products of
+# tiles × C × O replace the 3ᵈ·2ᵈ of the unfolded contraction: 2.25× (3.375×) fewer multiplies.
+
+
+def _transform_output_gradient(positions: np.ndarray, out: np.ndarray) -> None:
+    """A dY Aᵀ (per axis) for dY given as (2, …, 2, O, n, *tiles) into out (4, …, 4, O, n, *tiles):
+    A = Aᵀᵀ = [[1, 0], [1, 1], [1, −1], [0, −1]], one axis at a time."""
+    ndim = (positions.ndim - 2) // 2
+    current = positions
+    for axis in range(ndim):
+        target = (
+            out if axis == ndim - 1 else np.empty((*current.shape[:axis], 4, *current.shape[axis + 1 :]), out.dtype)
+        )
+        lead = (slice(None),) * axis
+        first, second = current[(*lead, 0)], current[(*lead, 1)]
+        np.copyto(target[(*lead, 0)], first)
+        np.add(first, second, out=target[(*lead, 1)])
+        np.subtract(first, second, out=target[(*lead, 2)])
+        np.negative(second, out=target[(*lead, 3)])
+        current = target
+
+
+def _output_gradient_tiles(g: np.ndarray, tiles) -> np.ndarray:
+    """dM = A dY Aᵀ (per axis) of g (n, O, *out) zero-extended to whole tiles: (4, …, 4, O, n, *tiles),
+    computed on the pool in shares of the output channels."""
+    count, out_channels, ndim = g.shape[0], g.shape[1], len(tiles)
+    extended = np.zeros((count, out_channels, *(2 * t for t in tiles)), dtype=g.dtype)
+    extended[(slice(None), slice(None), *(slice(0, size) for size in g.shape[2:]))] = g
+    extended = extended.reshape(count, out_channels, *(n for t in tiles for n in (t, 2)))
+    positions = extended.transpose(*range(3, 3 + 2 * ndim, 2), 1, 0, *range(2, 2 + 2 * ndim, 2))  # (2, …, O, n, …)
+    gradient = np.empty((4,) * ndim + (out_channels, count, *tiles), dtype=g.dtype)
+    lead = (slice(None),) * ndim
+
+    def transform(o0: int, o1: int) -> None:
+        _transform_output_gradient(positions[(*lead, slice(o0, o1))], gradient[(*lead, slice(o0, o1))])
+
+    algorithms.parallel_channels(transform, out_channels)
+    return gradient
+
+
+def grad_weight_block_bytes(x_shape, g_channels: int, padding, dtype) -> int:
+    """Scratch bytes per sample of ``grad_weight_winograd``: the forward's input side, the zero-extended
+    output gradient and its transform stages."""
+    tiles = tile_counts(x_shape[2:], padding)
+    ndim, count = len(tiles), math.prod(tiles)
+    gradient = (2**ndim + sum(4 ** (k + 1) * 2 ** (ndim - k - 1) for k in range(ndim))) * count * g_channels
+    return block_bytes(x_shape, (g_channels,), padding, dtype) + gradient * np.dtype(dtype).itemsize
+
+
+def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding) -> np.ndarray:
+    """dL/dW (O, C, 3, …, 3) of y = conv(x zero-padded by ``padding``, W) given g = dL/dy, for a 3×3 or
+    3×3×3 kernel, stride 1, by the transforms of ``conv_winograd`` run backwards. On the pool each worker
+    takes whole samples (transforms and products in its own thread) into its own partial dU, as
+    ``algorithms.grad_weight_im2col`` does; blocks of samples keep the scratch within the workspace."""
+    batch, channels, *spatial = x.shape
+    out_channels, ndim = g.shape[1], len(spatial)
+    dtype = np.result_type(x, g)
+    x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
+    tiles = tile_counts(spatial, padding)
+    workers = min(algorithms.THREADS, batch) if getattr(algorithms._blas, "limited", False) else 1
+    share = math.ceil(batch / workers)
+    sample_bytes = grad_weight_block_bytes(x.shape, out_channels, padding, dtype)
+    step = max(1, min(share, algorithms.WORKSPACE_BYTES // workers // sample_bytes))
+    partials = np.zeros((workers, 4**ndim, out_channels, channels), dtype=dtype)
+
+    def samples(index: int, _: int) -> None:
+        for start in range(index * share, min(batch, (index + 1) * share), step):
+            stop = min(batch, start + step, (index + 1) * share)
+            transformed = _transformed_tiles(_padded_block(x, start, stop, tiles, padding), tiles)
+            gradient = _output_gradient_tiles(g[start:stop], tiles)
+            partials[index] += algorithms.parallel_matmul(
+                gradient.reshape(4**ndim, out_channels, -1), transformed.reshape(4**ndim, -1, channels)
+            )
+
+    if workers == 1:
+        samples(0, 1)
+    else:
+        algorithms._run_blocks(samples, workers, 1)
+    # dW = Gᵀ dU G per axis: (G ⊗ … ⊗ G)ᵀ (3ᵈ × 4ᵈ) times dU as (4ᵈ, O·C)
+    transformed_kernel_gradient = partials.sum(axis=0)
+    taps = np.matmul(kernel_transform(ndim).T.astype(dtype), transformed_kernel_gradient.reshape(4**ndim, -1))
+    return np.ascontiguousarray(np.moveaxis(taps.reshape(-1, out_channels, channels), 0, 2)).reshape(
+        out_channels, channels, *([3] * ndim)
+    )
