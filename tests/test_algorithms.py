@@ -9,6 +9,7 @@ shrinking the workspace: results stay equal, the work is split, and the peak scr
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import tracemalloc
 
@@ -444,3 +445,42 @@ print(faults())
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert int(result.stdout) < 100
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
+def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Winograd weight gradient accumulated over blocks of one sample (and, on the pool, over the
+    workers' partial sums) equals torch's, whatever the blocking."""
+    rng = np.random.default_rng(4)
+    x, g = rng.standard_normal((5, 16, 9, 10)), rng.standard_normal((5, 20, 9, 10))
+    w = np.zeros((20, 16, 3, 3))
+    expected = torch.ops.aten.convolution_backward(
+        torch.tensor(g),
+        torch.tensor(x),
+        torch.tensor(w),
+        None,
+        (1, 1),
+        (1, 1),
+        (1, 1),
+        False,
+        (0, 0),
+        1,
+        (False, True, False),
+    )[1].numpy()
+    pads = [(1, 1), (1, 1)]
+    blocks: list[int] = []
+    original = winograd._padded_block
+
+    def counting(x_, start, stop, *args):
+        blocks.append(stop - start)
+        return original(x_, start, stop, *args)
+
+    monkeypatch.setattr(winograd, "_padded_block", counting)
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", winograd.grad_weight_block_bytes(x.shape, 20, pads, x.dtype))
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    with algorithms.single_threaded_blas(1) if pooled else contextlib.nullcontext():
+        assert getattr(algorithms._blas, "limited", False) == pooled
+        result = winograd.grad_weight_winograd(x, g, pads)
+    assert relative_error(result, expected) < 1e-12
+    assert sorted(blocks) == [1] * 5
