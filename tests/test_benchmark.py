@@ -1,5 +1,6 @@
 """`npconv bench` runs end to end: a filtered one-case suite prints its row, the ratio and the summary."""
 
+import gc
 import re
 
 from npconv.cli import main
@@ -17,6 +18,7 @@ def test_bench_prints_a_row_with_a_ratio_and_the_summary(capsys):
         assert abs(ratio - npconv_ms / torch_ms) <= 0.01 + 0.01 * ratio
     assert re.search(r"forward: geometric mean npconv/torch \d+\.\d\d, worst", output)
     assert re.search(r"per-call overhead, F\.conv2d .*: npconv [\d.]+ µs, torch [\d.]+ µs", output)
+    assert gc.get_freeze_count() == 0  # the suite's frozen objects are handed back to the collector
 
 
 def test_wait_until_idle_waits_for_a_busy_thread_and_not_otherwise():
