@@ -163,6 +163,14 @@ CASES = [
     ("small 1d", False, (1, 2, 9), (3, 2, 4), {"padding": "same"}, {"conv_im2col_small"}),
     ("small 3d cropped", False, (1, 2, 4, 3, 5), (2, 2, 2, 2, 2), {"padding": 1}, {"conv_im2col_small"}),
     (
+        "transposed depthwise multiplier 2",
+        True,
+        (2, 3, 5, 6),
+        (3, 2, 3, 3),
+        {"stride": 2, "padding": 1, "groups": 3, "output_padding": 1},
+        {"conv_polyphase", "conv_depthwise", "grad_weight_polyphase"},
+    ),
+    (
         "transposed depthwise",
         True,
         (2, 3, 6, 5),

@@ -304,11 +304,18 @@ def conv_pointwise(
 
 
 def conv_depthwise(
-    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, bias: np.ndarray | None = None
+    x: np.ndarray,
+    w: np.ndarray,
+    stride,
+    padding: Pairs,
+    dilation,
+    bias: np.ndarray | None = None,
+    into: np.ndarray | None = None,
 ) -> np.ndarray:
     """One input channel per group (groups = C, O = C·m): y[n, c·m + j] = Σ_taps w[c·m + j, 0, tap] ·
     x_pad[n, c, tap-shifted plane] (+ bias[c·m + j]), one vectorised multiply-add per tap over a block of
-    channels; the bias is added to each block while it is in cache.
+    channels; the bias is added to each block while it is in cache. ``into``, when given, is y (any strides,
+    e.g. one output phase of ``conv_polyphase``) and is written in place.
 
     With stride 1 each padded plane is flattened, so a tap is a shift of the whole flat plane (one long
     contiguous run per channel; the pad columns yield a few discarded outputs); with a stride the taps are
@@ -318,7 +325,9 @@ def conv_depthwise(
     multiplier = out_channels // channels
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
     dtype = np.result_type(x, w)
-    y = np.empty(shape, dtype=dtype)
+    if into is not None and (into.shape != tuple(shape) or into.dtype != dtype):
+        raise ValueError(f"into has shape {into.shape} and dtype {into.dtype}, expected {tuple(shape)} and {dtype}")
+    y = np.empty(shape, dtype=dtype) if into is None else into
     if y.size == 0:
         return y
     out = shape[2:]
@@ -329,7 +338,10 @@ def conv_depthwise(
     # w as (C, m, Πk) and y as (N, C, m, *out): channel c of x feeds outputs c·m … c·m + m − 1.
     weights = w.reshape(channels, multiplier, len(taps)).astype(dtype, copy=False)
     biases = None if bias is None else bias.reshape(channels, multiplier, *([1] * (1 if flat else len(out))))
-    y_grouped = y.reshape(batch, channels, multiplier, *out)
+    # y as (N, C, m, *out): a view whatever y's strides
+    y_grouped = as_strided(
+        y, (batch, channels, multiplier, *out), (y.strides[0], multiplier * y.strides[1], *y.strides[1:])
+    )
     pitches = [math.prod(padded[d + 1 :]) for d in range(len(padded))]
     length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
     channels_per_block = max(1, min(channels, ELEMENTWISE_BLOCK // max(plane * multiplier, 1)))
@@ -596,14 +608,12 @@ def conv_polyphase(
         if sub_kernel.size == 0 or x.shape[1] == 0:
             target[...] = 0 if bias is None else bias.reshape(-1, *([1] * len(kernel)))
             continue
+        arguments = ([s for *_, s, _, _ in phase], [d for *_, d, _ in phase], [pads for *_, pads in phase])
+        if is_depthwise(x.shape, sub_kernel.shape, groups):  # straight into the phase's strided positions
+            conv_depthwise(x, sub_kernel, tuple(arguments[0]), arguments[2], tuple(arguments[1]), bias, into=target)
+            continue
         target[...] = valid_conv(
-            x,
-            np.ascontiguousarray(sub_kernel),
-            [s for *_, s, _, _ in phase],
-            [d for *_, d, _ in phase],
-            groups,
-            [pads for *_, pads in phase],
-            bias,
+            x, np.ascontiguousarray(sub_kernel), arguments[0], arguments[1], groups, arguments[2], bias
         )
     return y
 
