@@ -35,8 +35,10 @@ ALGORITHM_NAMES = [
     "grad_weight_polyphase",
     "conv_winograd",
     "grad_weight_winograd",
+    "conv_winograd_dilated",
+    "grad_weight_winograd_dilated",
 ]
-WINOGRAD_NAMES = {"conv_winograd", "grad_weight_winograd"}
+WINOGRAD_NAMES = {"conv_winograd", "grad_weight_winograd", "conv_winograd_dilated", "grad_weight_winograd_dilated"}
 
 MATRIX_PRODUCT_PATHS = {
     "conv_pointwise",
@@ -107,6 +109,22 @@ CASES = [
         (40, 16, 3, 3, 3),
         {"padding": 1},
         {"conv_winograd", "grad_weight_winograd"},
+    ),
+    (
+        "winograd dilated by phases",
+        False,
+        (2, 64, 31, 35),
+        (72, 64, 3, 3),
+        {"padding": (3, 1), "dilation": (3, 2)},
+        {"conv_winograd_dilated", "conv_winograd", "grad_weight_winograd_dilated", "grad_weight_winograd"},
+    ),
+    (
+        "winograd dilated by phases 3d",
+        False,
+        (2, 16, 13, 14, 15),
+        (20, 16, 3, 3, 3),
+        {"padding": 2, "dilation": 2},
+        {"conv_winograd_dilated", "grad_weight_winograd_dilated"},
     ),
     ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
     ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),

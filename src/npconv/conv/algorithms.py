@@ -536,6 +536,8 @@ def valid_conv(
 
     if winograd.applies(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
         return winograd.conv_winograd(x, w, padding, bias)
+    if winograd.applies_by_phases(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
+        return winograd.conv_winograd_dilated(x, w, padding, dilation, bias)
     return conv_im2col(x, w, stride, padding, dilation, groups, bias)
 
 
@@ -883,6 +885,8 @@ def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, di
     w_shape = (g.shape[1], x.shape[1] // groups, *kernel)
     if winograd.applies(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
         return winograd.grad_weight_winograd(x, g, padding)
+    if winograd.applies_by_phases(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
+        return winograd.grad_weight_winograd_dilated(x, g, padding, dilation)
     return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups)
 
 

@@ -9,6 +9,9 @@ every spatial axis in turn, the one-dimensional transforms of Lavin & Gray (arXi
 The 4ᵈ elementwise products over all tiles and channels become 4ᵈ matrix products (O × C) · (C × tiles),
 which BLAS runs near its peak; the input and output transforms are a few additions over whole arrays.
 
+Dilated kernels (stride 1) run as the same transforms over the phase planes of the padded input
+(``conv_winograd_dilated``), and the weight gradient runs the transforms backwards (``grad_weight_winograd``).
+
 Accuracy: the transforms only add and subtract (and halve, in G), so the float32 error grows by a small
 constant factor over a direct sum; the tests bound it by 4× torch's own float32 error against a float64
 reference.
@@ -304,3 +307,72 @@ def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(taps.reshape(-1, out_channels, channels), 0, 2)).reshape(
         out_channels, channels, *([3] * ndim)
     )
+
+
+# ------------------------------------------------------------------------------------------ dilated kernels
+#
+# A stride-1 convolution with kernel dilation d reads, for output o = r + d·j, the inputs r + d·(j + t): its
+# outputs of phase r (mod d, per dim) are an undilated convolution of the input's phase plane r. With the
+# padded input split into its Πd phase planes as extra samples, a dilated 3×3 becomes one undilated 3×3 over
+# a batch Πd times larger, and Winograd applies.
+
+
+def phase_shape(x_shape, padding, dilation) -> tuple[int, ...]:
+    """Shape of the phase planes of x padded by ``padding`` for kernel dilation ``dilation``: (N·Πd, C,
+    *ceil(padded / d)), the padded extent rounded up to a multiple of d with zeros."""
+    padded = [lo + size + hi for size, (lo, hi) in zip(x_shape[2:], padding)]
+    return (x_shape[0] * math.prod(dilation), x_shape[1], *(-(-p // d) for p, d in zip(padded, dilation)))
+
+
+def applies_by_phases(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> bool:
+    """Whether a dilated 3×3 (3×3×3), stride 1, one group, is best computed as Winograd over its phase planes:
+    some dilation above 1 and Winograd's conditions met by the phase problem."""
+    if not (any(d > 1 for d in dilation) and all(s == 1 for s in stride) and len(w_shape) - 2 == len(dilation)):
+        return False
+    shape = phase_shape(x_shape, padding, dilation)
+    ndim = len(dilation)
+    return applies(shape, w_shape, (1,) * ndim, (1,) * ndim, groups, [(0, 0)] * ndim, dtype)
+
+
+def _to_phases(x: np.ndarray, padding, dilation) -> np.ndarray:
+    """x zero-padded (and up to a multiple of d per dim), as its phase planes (N·Πd, C, *ceil(padded / d))."""
+    batch, channels, *spatial = x.shape
+    ndim = len(spatial)
+    shape = phase_shape(x.shape, padding, dilation)
+    grown = [(lo, hi + q * d - (lo + size + hi)) for size, (lo, hi), q, d in zip(spatial, padding, shape[2:], dilation)]
+    padded = algorithms.pad_zeros(x, grown)
+    split = padded.reshape(batch, channels, *(n for q, d in zip(shape[2:], dilation) for n in (q, d)))
+    order = (0, *(3 + 2 * i for i in range(ndim)), 1, *(2 + 2 * i for i in range(ndim)))
+    return np.ascontiguousarray(split.transpose(order)).reshape(shape)
+
+
+def _from_phases(phases: np.ndarray, batch: int, dilation, out) -> np.ndarray:
+    """The inverse of ``_to_phases`` for outputs: (N·Πd, O, *q) → (N, O, *out), position r + d·j of each
+    dim taken from phase r's j-th output (the surplus cut off)."""
+    ndim = len(dilation)
+    q = phases.shape[2:]
+    split = phases.reshape(batch, *dilation, phases.shape[1], *q)
+    order = (0, ndim + 1, *(n for i in range(ndim) for n in (ndim + 2 + i, 1 + i)))
+    whole = split.transpose(order).reshape(batch, phases.shape[1], *(a * d for a, d in zip(q, dilation)))
+    return np.ascontiguousarray(whole[(slice(None), slice(None), *(slice(0, o) for o in out))])
+
+
+def conv_winograd_dilated(
+    x: np.ndarray, w: np.ndarray, padding, dilation, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """y = conv(x zero-padded by ``padding``, w dilated by ``dilation``) (+ bias), stride 1, a 3×3 or 3×3×3
+    kernel: Winograd over the phase planes of the padded input. Per dim out = lo + size + hi − 2·d."""
+    out = [lo + size + hi - 2 * d for size, (lo, hi), d in zip(x.shape[2:], padding, dilation)]
+    phases = _to_phases(x, padding, dilation)
+    y = conv_winograd(phases, w, [(0, 0)] * len(dilation), bias)
+    return _from_phases(y, x.shape[0], dilation, out)
+
+
+def grad_weight_winograd_dilated(x: np.ndarray, g: np.ndarray, padding, dilation) -> np.ndarray:
+    """dL/dW for ``conv_winograd_dilated``: the Winograd weight gradient over the phase planes of x and g."""
+    phases = _to_phases(x, padding, dilation)
+    q = [extent - 2 for extent in phases.shape[2:]]
+    # g to whole phases (zeros where the surplus outputs were cut off), then split like x
+    pads = [(0, a * d - size) for a, d, size in zip(q, dilation, g.shape[2:])]
+    g_phases = _to_phases(g, pads, dilation)
+    return grad_weight_winograd(phases, g_phases, [(0, 0)] * len(dilation))
