@@ -637,9 +637,10 @@ def conv_col2im(
     bias: np.ndarray | None = None,
 ) -> np.ndarray:
     """Stride 1 with lhs dilation D (a transposed convolution with stride D): every input element scatters
-    into the output, which starts as the bias (or zeros). One product (G, O/G·Πk, C/G) × (n, G, C/G, Πin) gives each input's contribution
-    per tap; tap k's plane is then added at output positions D·i + lo − k·rhs_dilation (col2im).
-    Its work is the gather-free dual of ``conv_polyphase``: cheaper when O ≤ C."""
+    into the output, which starts as the bias (or zeros). One product (G, O/G·Πk, C/G) × (n, G, C/G, Πin)
+    gives each input's contribution per tap; tap k's plane is then added at output positions
+    D·i + lo − k·rhs_dilation (col2im). Its work is the gather-free dual of ``conv_polyphase``: cheaper when
+    O ≤ C."""
     batch, channels, *spatial = x.shape
     out_channels, per_group, *kernel = w.shape
     stuffed = [(size - 1) * d + 1 for size, d in zip(spatial, lhs_dilation)]
