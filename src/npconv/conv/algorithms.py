@@ -610,13 +610,13 @@ def conv_polyphase(
         if sub_kernel.size == 0 or x.shape[1] == 0:
             target[...] = 0 if bias is None else bias.reshape(-1, *([1] * len(kernel)))
             continue
-        arguments = ([s for *_, s, _, _ in phase], [d for *_, d, _ in phase], [pads for *_, pads in phase])
+        strides = tuple(s for *_, s, _, _ in phase)
+        dilations = tuple(d for *_, d, _ in phase)
+        pads = [pair for *_, pair in phase]
         if is_depthwise(x.shape, sub_kernel.shape, groups):  # straight into the phase's strided positions
-            conv_depthwise(x, sub_kernel, tuple(arguments[0]), arguments[2], tuple(arguments[1]), bias, into=target)
+            conv_depthwise(x, sub_kernel, strides, pads, dilations, bias, into=target)
             continue
-        target[...] = valid_conv(
-            x, np.ascontiguousarray(sub_kernel), arguments[0], arguments[1], groups, arguments[2], bias
-        )
+        target[...] = valid_conv(x, np.ascontiguousarray(sub_kernel), strides, dilations, groups, pads, bias)
     return y
 
 
