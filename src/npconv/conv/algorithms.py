@@ -817,6 +817,32 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
     return result.reshape(out_channels, 1, *kernel)
 
 
+def sum_over_samples(
+    batch: int, sample_bytes: int, shape: tuple[int, ...], dtype, add_block: Callable[[int, int, np.ndarray], None]
+) -> np.ndarray:
+    """Σ over blocks of samples, ``add_block(start, stop, partial)`` adding samples start … stop − 1's share
+    of a sum of ``shape`` into ``partial``; blocks keep ``sample_bytes`` per sample within the workspace.
+    Within ``single_threaded_blas`` each pool worker takes whole samples (their unfolds, transforms and
+    products in its own thread) into its own partial sum: for the ResNet 3×3 56² batch 8 weight gradient,
+    103 → 55 ms against splitting every product in halves, whose two single-threaded BLAS calls slow each
+    other down."""
+    workers = min(THREADS, batch) if getattr(_blas, "limited", False) else 1
+    partials = np.zeros((workers, *shape), dtype=dtype)
+    share = math.ceil(batch / workers)
+    step = max(1, min(share, WORKSPACE_BYTES // workers // max(sample_bytes, 1)))
+
+    def worker(index: int, _: int) -> None:
+        last = min(batch, (index + 1) * share)
+        for start in range(index * share, last, step):
+            add_block(start, min(last, start + step), partials[index])
+
+    if workers == 1:
+        worker(0, 1)
+        return partials[0]
+    _run_blocks(worker, workers, 1)
+    return partials.sum(axis=0)
+
+
 def grad_weight_im2col(
     x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int
 ) -> np.ndarray:
@@ -837,35 +863,18 @@ def grad_weight_im2col(
     # On the pool, dWᵀ[g] += columns (C/G·Πk, Πout) · gᵀ (Πout, O/G): the long contraction over positions
     # then has the many unfolded rows as the product's rows (ResNet 3×3 at 56², per sample on the pool: 8.3
     # against 10.9 ms the other way round). On BLAS's own threads, dW[g] += g · columnsᵀ is the faster one.
-    partial_count = min(THREADS, batch) if limited else 1
     shape = (groups, depth, out_channels // groups) if limited else (groups, out_channels // groups, depth)
-    partials = np.zeros((partial_count, *shape), dtype=dtype)
 
-    def samples(first: int, last: int, partial: np.ndarray, step: int) -> None:
-        for start in range(first, last, step):
-            stop = min(last, start + step)
-            columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
-            columns = columns.reshape(stop - start, groups, depth, -1)
-            for n in range(stop - start):
-                if limited:
-                    partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
-                else:
-                    partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+    def add_block(start: int, stop: int, partial: np.ndarray) -> None:
+        columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
+        columns = columns.reshape(stop - start, groups, depth, -1)
+        for n in range(stop - start):
+            if limited:
+                partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
+            else:
+                partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
 
-    if partial_count == 1:
-        samples(0, batch, partials[0], _samples_per_block(batch, sample_bytes))
-    else:
-        # Each pool worker takes whole samples (unfold and product in its own thread, single-threaded BLAS)
-        # into its own partial sum: ResNet 3×3 56² batch 8, 103 → 55 ms against splitting every product in
-        # halves, whose two single-threaded BLAS calls slow each other down.
-        share = math.ceil(batch / partial_count)
-        step = max(1, min(share, WORKSPACE_BYTES // partial_count // max(sample_bytes, 1)))
-
-        def worker(index: int, _: int) -> None:
-            samples(index * share, min(batch, (index + 1) * share), partials[index], step)
-
-        _run_blocks(worker, partial_count, 1)
-    result = partials.sum(axis=0)
+    result = sum_over_samples(batch, sample_bytes, shape, dtype, add_block)
     if limited:
         result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, per_group, *kernel)

@@ -91,7 +91,9 @@ def normalize_padding(
     An unknown string raises ``error``: torch's modules raise ValueError, its functional calls RuntimeError."""
     if isinstance(padding, str):
         if padding not in allowed_strings:
-            label = "Invalid padding string:" if error is RuntimeError else "Invalid padding string"  # torch's two wordings
+            label = (
+                "Invalid padding string:" if error is RuntimeError else "Invalid padding string"
+            )  # torch's two wordings
             raise error(f"{label} {padding!r} for {op}, should be one of {list(allowed_strings)}")
         if padding == "causal" and ndim != 1:
             raise ValueError(f"padding='causal' is only defined for 1-d convolutions, but {op} is {ndim}-d")
@@ -276,7 +278,9 @@ def _check_stride_and_dilation(op: str, strides: Sequence[int], dilations: Seque
         raise RuntimeError(f"dilation should be greater than zero, but got dilation={list(dilations)} in {op}")
 
 
-def _check_bias(op: str, bias_shape: Sequence[int] | None, weight_shape: Sequence[int], expected: int, transposed: bool) -> None:
+def _check_bias(
+    op: str, bias_shape: Sequence[int] | None, weight_shape: Sequence[int], expected: int, transposed: bool
+) -> None:
     if bias_shape is not None and tuple(bias_shape) != (expected,):
         prefix = "Given transposed=1, weight" if transposed else "Given weight"
         raise RuntimeError(
@@ -424,9 +428,7 @@ def check_conv_transpose(
     else:
         pairs = [(0, 0)] * ndim if normalized == "valid" else list(normalized)
     if output_size is not None:
-        extra = output_padding_for_size(
-            output_size, spatial, kernel, strides, pairs, dilations, len(input_shape), op
-        )
+        extra = output_padding_for_size(output_size, spatial, kernel, strides, pairs, dilations, len(input_shape), op)
     elif normalized != "same" and any(p >= s and p >= d for p, s, d in zip(extra, strides, dilations)):
         raise RuntimeError(
             f"output padding must be smaller than either stride or dilation, but got "

@@ -144,9 +144,7 @@ def conv_general_grad_input(
 ) -> np.ndarray:
     """dL/dx for y = conv_general(x, w, ...), given dL/dy."""
     kernel = w.shape[2:]
-    pads = grad_input_padding(
-        input_spatial, grad_output.shape[2:], kernel, stride, padding, lhs_dilation, rhs_dilation
-    )
+    pads = grad_input_padding(input_spatial, grad_output.shape[2:], kernel, stride, padding, lhs_dilation, rhs_dilation)
     return conv_general(
         grad_output, flip_and_swap_channels(w, groups), lhs_dilation, pads, stride, rhs_dilation, groups
     )

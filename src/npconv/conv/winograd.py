@@ -274,35 +274,25 @@ def grad_weight_block_bytes(x_shape, g_channels: int, padding, dtype) -> int:
 
 def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding) -> np.ndarray:
     """dL/dW (O, C, 3, …, 3) of y = conv(x zero-padded by ``padding``, W) given g = dL/dy, for a 3×3 or
-    3×3×3 kernel, stride 1, by the transforms of ``conv_winograd`` run backwards. On the pool each worker
-    takes whole samples (transforms and products in its own thread) into its own partial dU, as
-    ``algorithms.grad_weight_im2col`` does; blocks of samples keep the scratch within the workspace."""
+    3×3×3 kernel, stride 1, by the transforms of ``conv_winograd`` run backwards, summed over blocks of
+    samples by ``algorithms.sum_over_samples`` (on the pool, whole samples per worker)."""
     batch, channels, *spatial = x.shape
     out_channels, ndim = g.shape[1], len(spatial)
     dtype = np.result_type(x, g)
     x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
     tiles = tile_counts(spatial, padding)
-    workers = min(algorithms.THREADS, batch) if getattr(algorithms._blas, "limited", False) else 1
-    share = math.ceil(batch / workers)
     sample_bytes = grad_weight_block_bytes(x.shape, out_channels, padding, dtype)
-    step = max(1, min(share, algorithms.WORKSPACE_BYTES // workers // sample_bytes))
-    partials = np.zeros((workers, 4**ndim, out_channels, channels), dtype=dtype)
 
-    def samples(index: int, _: int) -> None:
-        for start in range(index * share, min(batch, (index + 1) * share), step):
-            stop = min(batch, start + step, (index + 1) * share)
-            transformed = _transformed_tiles(_padded_block(x, start, stop, tiles, padding), tiles)
-            gradient = _output_gradient_tiles(g[start:stop], tiles)
-            partials[index] += algorithms.parallel_matmul(
-                gradient.reshape(4**ndim, out_channels, -1), transformed.reshape(4**ndim, -1, channels)
-            )
+    def add_block(start: int, stop: int, partial: np.ndarray) -> None:
+        transformed = _transformed_tiles(_padded_block(x, start, stop, tiles, padding), tiles)
+        gradient = _output_gradient_tiles(g[start:stop], tiles)
+        partial += algorithms.parallel_matmul(
+            gradient.reshape(4**ndim, out_channels, -1), transformed.reshape(4**ndim, -1, channels)
+        )
 
-    if workers == 1:
-        samples(0, 1)
-    else:
-        algorithms._run_blocks(samples, workers, 1)
+    shape = (4**ndim, out_channels, channels)
+    transformed_kernel_gradient = algorithms.sum_over_samples(batch, sample_bytes, shape, dtype, add_block)
     # dW = Gᵀ dU G per axis: (G ⊗ … ⊗ G)ᵀ (3ᵈ × 4ᵈ) times dU as (4ᵈ, O·C)
-    transformed_kernel_gradient = partials.sum(axis=0)
     taps = np.matmul(kernel_transform(ndim).T.astype(dtype), transformed_kernel_gradient.reshape(4**ndim, -1))
     return np.ascontiguousarray(np.moveaxis(taps.reshape(-1, out_channels, channels), 0, 2)).reshape(
         out_channels, channels, *([3] * ndim)
