@@ -150,6 +150,31 @@ def conv_general_grad_input(
     )
 
 
+def grad_weight_of_stuffed(
+    x: np.ndarray,
+    grad_output: np.ndarray,
+    kernel: Sequence[int],
+    padding: Pairs,
+    lhs_dilation: Sequence[int],
+    rhs_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """dL/dw for y = conv_general(x, w) with lhs dilation s and stride 1 (a transposed convolution), as the
+    weight gradient of an ordinary convolution with the roles exchanged: g is its input, read with stride s,
+    and x its output gradient. dw[o, c, t] = Σ_n Σ_i x[n, c, i] · g[n, o, s·i + lo − d·t], which with
+    t' = k − 1 − t is R[c, o, t'] = Σ x[n, c, i] · g_padded[n, o, s·i + d·t'] for g padded by
+    lo' = d·(k − 1) − lo: R's channels swapped and its taps flipped. One strided unfold of g replaces the
+    Πs phases of ``grad_weight_polyphase``."""
+    pads = []
+    for x_size, g_size, k, (lo, _), s, d in zip(
+        x.shape[2:], grad_output.shape[2:], kernel, padding, lhs_dilation, rhs_dilation
+    ):
+        low = d * (k - 1) - lo
+        pads.append((low, s * (x_size - 1) + d * (k - 1) + 1 - low - g_size))
+    swapped = algorithms.grad_weight(grad_output, x, kernel, lhs_dilation, pads, rhs_dilation, groups)
+    return flip_and_swap_channels(swapped, groups)
+
+
 def conv_general_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,
@@ -168,7 +193,9 @@ def conv_general_grad_weight(
     # as in conv_general: the pool for a batch, BLAS's own threads for a single sample
     work = x.size * grad_output.shape[1] // groups * math.prod(kernel) if x.shape[0] > 1 else 0
     with algorithms.single_threaded_blas(work):
-        if any(d != 1 for d in lhs_dilation):
+        if any(d != 1 for d in lhs_dilation) and all(s == 1 for s in stride):
+            result = grad_weight_of_stuffed(x, grad_output, kernel, padding, lhs_dilation, rhs_dilation, groups)
+        elif any(d != 1 for d in lhs_dilation):
             result = algorithms.grad_weight_polyphase(
                 x, grad_output, kernel, stride, padding, lhs_dilation, rhs_dilation, groups
             )
