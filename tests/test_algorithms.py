@@ -514,3 +514,12 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
         result = winograd.grad_weight_winograd(x, g, pads)
     assert relative_error(result, expected) < 1e-12
     assert sorted(blocks) == [1] * 5
+
+
+def test_depthwise_into_must_match_the_output() -> None:
+    """conv_depthwise writes into a given output only when its shape and dtype are the output's."""
+    x, w = np.ones((1, 2, 5, 5)), np.ones((2, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"into has shape \(1, 2, 4, 3\) and dtype float64, expected \(1, 2, 3, 3\)"):
+        algorithms.conv_depthwise(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), into=np.empty((1, 2, 4, 3)))
+    with pytest.raises(ValueError, match="dtype float32, expected"):
+        algorithms.conv_depthwise(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), into=np.empty((1, 2, 3, 3), np.float32))
