@@ -165,12 +165,9 @@ def grad_weight_of_stuffed(
     t' = k − 1 − t is R[c, o, t'] = Σ x[n, c, i] · g_padded[n, o, s·i + d·t'] for g padded by
     lo' = d·(k − 1) − lo: R's channels swapped and its taps flipped. One strided unfold of g replaces the
     Πs phases of ``grad_weight_polyphase``."""
-    pads = []
-    for x_size, g_size, k, (lo, _), s, d in zip(
-        x.shape[2:], grad_output.shape[2:], kernel, padding, lhs_dilation, rhs_dilation
-    ):
-        low = d * (k - 1) - lo
-        pads.append((low, s * (x_size - 1) + d * (k - 1) + 1 - low - g_size))
+    # the pads that line g's taps up with x's positions are those of the input gradient (stride 1)
+    stride = (1,) * len(kernel)
+    pads = grad_input_padding(x.shape[2:], grad_output.shape[2:], kernel, stride, padding, lhs_dilation, rhs_dilation)
     swapped = algorithms.grad_weight(grad_output, x, kernel, lhs_dilation, pads, rhs_dilation, groups)
     return flip_and_swap_channels(swapped, groups)
 
