@@ -432,6 +432,39 @@ def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     assert peak_extra() < 3 * workspace
 
 
+def test_the_pool_warms_up_every_worker_with_single_threaded_blas_before_any_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the pool starts, each of its THREADS workers runs ``warm_up_blas`` once, with BLAS limited to one
+    thread as for the products it will run, and only then does the first work begin."""
+    from threadpoolctl import threadpool_info
+
+    events: list[tuple[str, str, list[int]]] = []
+
+    def warm_up() -> None:
+        blas = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+        events.append(("warm-up", threading.current_thread().name, blas))
+
+    def work(start: int, stop: int) -> None:
+        events.append(("work", threading.current_thread().name, []))
+
+    monkeypatch.setattr(algorithms, "THREADS", 3)
+    monkeypatch.setattr(algorithms, "warm_up_blas", warm_up)
+    monkeypatch.setattr(algorithms, "_pool", None)
+    try:
+        algorithms._run_blocks(work, 6, 1)
+        algorithms._run_blocks(work, 6, 1)
+    finally:
+        if algorithms._pool is not None:
+            algorithms._pool.shutdown()
+    kinds = [kind for kind, _, _ in events]
+    assert kinds == ["warm-up"] * 3 + ["work"] * 12
+    warmed = {name for _, name, _ in events[:3]}
+    assert len(warmed) == 3 and all(name.startswith("npconv") for name in warmed)
+    assert {name for _, name, _ in events[3:]} <= warmed
+    assert all(blas and set(blas) == {1} for _, _, blas in events[:3])
+
+
 @pytest.mark.parametrize(("batch", "pooled"), [(1, False), (2, True)])
 def test_a_single_sample_uses_blas_threads_and_a_batch_the_pool(
     batch: int, pooled: bool, monkeypatch: pytest.MonkeyPatch
