@@ -112,6 +112,14 @@ CASES = [
         {"conv_winograd", "grad_weight_winograd"},
     ),
     (
+        "winograd 3d, planes moved first",  # planes of ≥ winograd.PLANE_FIRST elements: two-copy padded block
+        False,
+        (2, 16, 6, 17, 16),
+        (40, 16, 3, 3, 3),
+        {"padding": 1},
+        {"conv_winograd", "grad_weight_winograd"},
+    ),
+    (
         "winograd dilated by phases",
         False,
         (2, 64, 31, 35),
