@@ -70,17 +70,19 @@ keep_scratch_memory_mapped()
 # OpenBLAS packs its operands into a buffer of its own per thread, and its kernels read ahead into parts of
 # that buffer which a product with few rows (or a short contraction) never writes. Until some larger product
 # has written those pages in the same thread, such products run far slower: on this project's benchmark
-# machine (64 × 64)·(64 × 3136) took 23.5 against 34.3 GFLOP/s single-threaded, and 25 against 60 GFLOP/s on
-# two BLAS threads, before and after one 512 × 512 product (writing the buffer's first 512 KiB directly did
-# the same; the slow calls take no page faults). ``warm_up_blas`` runs that product once in every thread that
-# multiplies: the importing thread with BLAS's own threads here, each pool worker when the pool starts.
+# machine (64 × 64)·(64 × 3136) took 23.5 against 34.3 GFLOP/s single-threaded in float32, and 25 against 60
+# GFLOP/s on two BLAS threads, before and after one 512 × 512 product (writing the buffer's first 512 KiB
+# directly did the same; the slow calls take no page faults). A float64 product packs twice the bytes and
+# covers float64's kernels too (float64 on two threads: 24.9 against 38.8 GFLOP/s), so ``warm_up_blas`` runs
+# one float64 product of that size once in every thread that multiplies: the importing thread with BLAS's own
+# threads here, each pool worker when the pool starts.
 WARM_UP_ORDER = 512
 
 
 def warm_up_blas() -> None:
-    """One float32 WARM_UP_ORDER² · WARM_UP_ORDER² product in the calling thread (and on BLAS's own
+    """One float64 WARM_UP_ORDER² · WARM_UP_ORDER² product in the calling thread (and on BLAS's own
     threads when BLAS runs it threaded); see WARM_UP_ORDER for why."""
-    square = np.ones((WARM_UP_ORDER, WARM_UP_ORDER), dtype=np.float32)
+    square = np.ones((WARM_UP_ORDER, WARM_UP_ORDER))
     np.matmul(square, square)
 
 
