@@ -51,10 +51,12 @@ def dilate_and_pad(x: np.ndarray, lhs_dilation: Sequence[int], padding: Pairs) -
 def _pool_work(x: np.ndarray, w: np.ndarray, groups: int) -> int:
     """Rough multiply-add count of a convolution if it is to run on the thread pool with single-threaded
     BLAS (``algorithms.single_threaded_blas``), else 0. A single sample runs best as few large products on
-    BLAS's own threads (on this machine's benchmark 28² b1: 3.7 against 6.1 ms); a batch gains from the
-    pool, which runs the transforms and copies around its products on both cores too. The choice follows
-    the batch alone, so that a training loop does not alternate between the two: after a call, OpenBLAS's
-    threads spin for about 0.14 s and would compete with the pool's."""
+    BLAS's own threads (forward on this project's benchmark machine, BLAS threads against everything on the
+    pool: ResNet 3×3 28² b1 3.12 against 3.38 ms, 14² b1 3.91 against 4.18, 1×1 256→64 at 56² 1.59 against
+    1.83; 56² b1 was the exception, 4.69 against 4.06); a batch gains from the pool, which runs the
+    transforms and copies around its products on both cores too. The choice follows the batch alone, so
+    that a training loop does not alternate between the two: after a call, OpenBLAS's threads spin for
+    about 0.14 s and would compete with the pool's."""
     if x.shape[0] == 1:
         return 0
     return x.size * (w.shape[0] // groups) * math.prod(w.shape[2:])
