@@ -227,13 +227,18 @@ def pad_zeros(x: np.ndarray, padding: Pairs) -> np.ndarray:
     grown = [max(lo, 0) + size + max(hi, 0) for size, (lo, hi) in zip(x.shape[2:], padding)]
     out = np.empty((*x.shape[:2], *grown), dtype=x.dtype)
     # zeros only in the border slabs; the interior is one copy (on the pool within single_threaded_blas)
-    for axis, (size, (lo, _)) in enumerate(zip(x.shape[2:], padding), start=2):
-        before = (slice(None),) * axis
-        out[(*before, slice(0, max(lo, 0)))] = 0
-        out[(*before, slice(max(lo, 0) + size, None))] = 0
     interior = tuple(slice(max(lo, 0), max(lo, 0) + size) for size, (lo, _) in zip(x.shape[2:], padding))
+    zero_borders(out, interior, 2)
     parallel_copy(out[(slice(None), slice(None), *interior)], x)
     return out
+
+
+def zero_borders(out: np.ndarray, interior: Sequence[slice], first_axis: int) -> None:
+    """Zero the slabs of ``out`` outside ``interior``, one slice per axis from ``first_axis`` on."""
+    for axis, part in enumerate(interior, start=first_axis):
+        before = (slice(None),) * axis
+        out[(*before, slice(0, part.start))] = 0
+        out[(*before, slice(part.stop, None))] = 0
 
 
 def window_view(

@@ -187,10 +187,7 @@ def _padded_block(x: np.ndarray, start: int, stop: int, tiles, padding) -> np.nd
     interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, extra))
     padded = np.empty((stop - start, *(2 * t + 2 for t in tiles), x.shape[1]), dtype=x.dtype)
     # zeros only in the border slabs; the interior is copied on the pool (within single_threaded_blas)
-    for axis, part in enumerate(interior, start=1):
-        before = (slice(None),) * axis
-        padded[(*before, slice(0, part.start))] = 0
-        padded[(*before, slice(part.stop, None))] = 0
+    algorithms.zero_borders(padded, interior, 1)
     source = x[(slice(start, stop), slice(None), *crop)]
     if source.ndim > 4 and math.prod(source.shape[3:]) >= PLANE_FIRST:
         # whole planes first, (n, C, d, h, w) → (n, d, C, h, w): the channels-last copy after it then reads
