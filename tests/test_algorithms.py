@@ -10,6 +10,7 @@ shrinking the workspace: results stay equal, the work is split, and the peak scr
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import tracemalloc
 
@@ -516,6 +517,31 @@ print(faults())
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert int(result.stdout) < 100
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists only on POSIX systems")
+def test_a_forked_child_runs_batched_convolutions_on_a_pool_of_its_own() -> None:
+    """After the parent has used the pool, a child made by fork() (multiprocessing's default start method
+    on Linux) computes a batched convolution instead of waiting for worker threads it does not have."""
+    import subprocess
+    import sys
+
+    script = """
+import os, signal, numpy as np, npconv, npconv.nn.functional as F
+x, w = npconv.randn(4, 16, 32, 32), npconv.randn(16, 16, 3, 3)
+with npconv.no_grad():
+    expected = F.conv2d(x, w, padding=1).numpy()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(20)
+    with npconv.no_grad():
+        y = F.conv2d(x, w, padding=1).numpy()
+    os._exit(0 if np.array_equal(y, expected) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert int(result.stdout) == 0
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])

@@ -106,6 +106,17 @@ def _start_pool() -> ThreadPoolExecutor:
     return pool
 
 
+def _forget_pool() -> None:
+    """In a forked child: the pool's worker threads were not copied, so the child starts a pool of its own
+    when it first needs one (submitting to the parent's would wait forever)."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> None:
     """Call ``function(start, stop)`` for consecutive blocks of ``range(total)``, on the pool when many."""
     global _pool
