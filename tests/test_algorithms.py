@@ -9,9 +9,11 @@ shrinking the workspace: results stay equal, the work is split, and the peak scr
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -472,6 +474,35 @@ def test_the_pool_warms_up_every_worker_with_single_threaded_blas_before_any_wor
     assert len(warmed) == 3 and all(name.startswith("npconv") for name in warmed)
     assert {name for _, name, _ in events[3:]} <= warmed
     assert all(blas and set(blas) == {1} for _, _, blas in events[:3])
+
+
+def test_threads_making_their_first_parallel_call_at_once_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads that both find no pool start exactly one between them, and both use it."""
+    started: list[object] = []
+
+    def slow_start():  # noqa: ANN202 - returns a ThreadPoolExecutor
+        time.sleep(0.2)  # long enough for the other thread to arrive while the pool is being made
+        pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="npconv-test")
+        started.append(pool)
+        return pool
+
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "_pool", None)
+    monkeypatch.setattr(algorithms, "_start_pool", slow_start)
+    done: list[int] = []
+    threads = [
+        threading.Thread(target=algorithms._run_blocks, args=(lambda a, b: done.append(b - a), 4, 2)) for _ in range(2)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        for pool in started:
+            pool.shutdown()
+    assert len(started) == 1
+    assert sorted(done) == [2, 2, 2, 2]
 
 
 @pytest.mark.parametrize(("batch", "pooled"), [(1, False), (2, True)])

@@ -50,6 +50,7 @@ THREADS = min(4, os.cpu_count() or 1)
 
 Pairs = Sequence[tuple[int, int]]
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def keep_scratch_memory_mapped() -> None:
@@ -126,7 +127,9 @@ def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> 
             function(start, stop)
         return
     if _pool is None:
-        _pool = _start_pool()
+        with _pool_lock:  # one pool, even when several threads make their first parallel call at once
+            if _pool is None:
+                _pool = _start_pool()
     for future in [_pool.submit(function, start, stop) for start, stop in bounds]:
         future.result()
 
