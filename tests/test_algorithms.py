@@ -29,6 +29,8 @@ ALGORITHM_NAMES = [
     "conv_im2col_small",
     "conv_pointwise",
     "conv_depthwise",
+    "depthwise_in_place",
+    "depthwise_by_phases",
     "conv_im2col",
     "conv_polyphase",
     "conv_col2im",
@@ -71,7 +73,31 @@ CASES = [
         (2, 3, 8, 9),
         (6, 1, 3, 2),
         {"padding": (2, 1), "dilation": (2, 1), "groups": 3},
-        {"conv_depthwise", "grad_weight_depthwise"},
+        {"conv_depthwise", "depthwise_by_phases", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise in place",  # output of x's shape, planes of ≥ IN_PLACE_MIN_PLANE elements: taps read x itself
+        False,
+        (2, 3, 64, 65),
+        (3, 1, 3, 3),
+        {"padding": 1, "groups": 3},
+        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise in place multiplier 2 dilated asymmetric",
+        False,
+        (1, 2, 40, 110),
+        (4, 1, 3, 4),
+        {"padding": "same", "dilation": (2, 1), "groups": 2},
+        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise strided dilated",
+        False,
+        (3, 4, 13, 12),
+        (4, 1, 3, 3),
+        {"stride": 2, "padding": (1, 2), "dilation": (1, 2), "groups": 4},
+        {"conv_depthwise", "depthwise_by_phases", "conv_polyphase", "grad_weight_depthwise"},
     ),
     (
         "depthwise strided 3d",
@@ -79,7 +105,7 @@ CASES = [
         (2, 4, 5, 6, 7),
         (4, 1, 3, 3, 2),
         {"stride": (2, 1, 3), "padding": 1, "groups": 4},
-        {"conv_depthwise", "conv_polyphase", "grad_weight_depthwise"},
+        {"conv_depthwise", "depthwise_by_phases", "conv_polyphase", "grad_weight_depthwise"},
     ),
     (
         "grouped dilated strided",
@@ -198,7 +224,7 @@ CASES = [
         (2, 3, 5, 6),
         (3, 2, 3, 3),
         {"stride": 2, "padding": 1, "groups": 3, "output_padding": 1},
-        {"conv_polyphase", "conv_depthwise", "grad_weight_of_stuffed"},
+        {"conv_polyphase", "depthwise_by_phases", "grad_weight_of_stuffed"},
     ),
     (
         "transposed depthwise",
@@ -206,7 +232,7 @@ CASES = [
         (2, 3, 6, 5),
         (3, 1, 3, 3),
         {"stride": 2, "padding": 1, "groups": 3},
-        {"conv_polyphase", "conv_depthwise", "grad_weight_of_stuffed", "grad_weight_depthwise"},
+        {"conv_polyphase", "depthwise_by_phases", "grad_weight_of_stuffed", "grad_weight_depthwise"},
     ),
 ]
 
@@ -370,6 +396,7 @@ WORKSPACE_CASES = [
     ("im2col rows", False, (3, 4, 12, 10), (5, 4, 3, 3), {"padding": 1}, "window_view"),
     ("im2col samples", False, (6, 2, 6, 5), (3, 2, 2, 2), {"padding": 1, "stride": 2}, "window_view"),
     ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 1, "groups": 4}, "_run_blocks"),
+    ("depthwise in place", False, (2, 3, 30, 31), (3, 1, 3, 3), {"padding": 1, "groups": 3}, "_run_blocks"),
     ("col2im", True, (5, 6, 8, 8), (6, 3, 4, 4), {"stride": 2, "padding": 1}, "parallel_matmul"),
     ("winograd", False, (8, 16, 10, 10), (16, 16, 3, 3), {"padding": 1}, "_convolve_block"),
     ("winograd 3d", False, (6, 16, 5, 6, 4), (16, 16, 3, 3, 3), {"padding": 1}, "_convolve_block"),
@@ -400,6 +427,9 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
     workspace = 2048 if module is algorithms else winograd.block_bytes(x.shape, w.shape, pads, x.dtype)
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", workspace)
     monkeypatch.setattr(algorithms, "ELEMENTWISE_BLOCK", 64)
+    monkeypatch.setattr(algorithms, "IN_PLACE_BLOCK", 64)
+    monkeypatch.setattr(algorithms, "MIN_RUN", 900)  # depthwise: runs of 2 samples of 22² (3 samples: a short block)
+    monkeypatch.setattr(algorithms, "IN_PLACE_MIN_PLANE", 900)  # and planes of 30·31 in place
     monkeypatch.setattr(algorithms, "DEPTHWISE_GRAD_BLOCK", 1000)  # 2 samples of 22² padded positions
     blocked = npconv_run(name, x, w, b, kwargs, g)
     for mine, full, theirs in zip(blocked, whole, reference):
@@ -611,13 +641,3 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
         assert getattr(algorithms._blas, "limited", False) == pooled
         result = winograd.grad_weight_winograd(x, g, pads)
     assert relative_error(result, expected) < 1e-12
-    assert sorted(blocks) == [1] * 5
-
-
-def test_depthwise_into_must_match_the_output() -> None:
-    """conv_depthwise writes into a given output only when its shape and dtype are the output's."""
-    x, w = np.ones((1, 2, 5, 5)), np.ones((2, 1, 3, 3))
-    with pytest.raises(ValueError, match=r"into has shape \(1, 2, 4, 3\) and dtype float64, expected \(1, 2, 3, 3\)"):
-        algorithms.conv_depthwise(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), into=np.empty((1, 2, 4, 3)))
-    with pytest.raises(ValueError, match="dtype float32, expected"):
-        algorithms.conv_depthwise(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), into=np.empty((1, 2, 3, 3), np.float32))

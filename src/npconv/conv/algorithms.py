@@ -8,7 +8,8 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
   call signature (``small_plan``), so that the call costs little more than its NumPy calls.
 * ``conv_pointwise`` — 1×…×1 kernels: one matrix product per group on the (N, C, Πspatial) layout, no unfold.
 * ``conv_depthwise`` — one input channel per group: the kernel taps as shifted multiply-accumulates over
-  whole planes (Πk vectorised axpy operations per block), no unfold and no matrix product.
+  whole planes (Πk vectorised axpy operations per block), no unfold and no matrix product; strided ones
+  over the padded input's stride phases, and the output phases of a zero-stuffed input all from one copy.
 * ``conv_im2col`` — everything else: unfold a block of samples into a (n, G, C/G·Πk, Πout) matrix and
   multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout.
 * ``conv_polyphase`` — inputs with lhs (zero-stuffing) dilation, i.e. transposed convolutions and the input
@@ -41,8 +42,21 @@ from numpy.lib.stride_tricks import as_strided
 # afresh on every call and faults its pages in (the grouped 3×3, g32 at 56², batch 4, unfolded into one
 # 58 MB block: 20.4 against 16.7 ms in blocks within this size).
 WORKSPACE_BYTES = 32 * 2**20 - 2**17
-# Blocks of elementwise work (depthwise taps) aim at this many output elements so they stay in cache.
+# Blocks of elementwise work (depthwise taps) aim at this many output elements: large enough that each NumPy
+# call does tens of microseconds of work (many short calls from two threads queue for the GIL: the MobileNet
+# 3×3 s2 at 56², 144 channels, batch 8, ran slower on two threads than on one with blocks of 2¹⁵), small enough
+# to stay in cache. Measured best among 2¹⁶ … 2¹⁹ on the suite's depthwise cases; taps read straight from x
+# (``depthwise_in_place``, no padded copy) do best with twice as many (112², 32 channels, batch 8: 10.7
+# against 12.3 ms).
 ELEMENTWISE_BLOCK = 1 << 17
+IN_PLACE_BLOCK = 1 << 18
+# NumPy's arithmetic costs about 0.2 µs per row a call spans on top of ~0.2 ns per float32 element, so rows
+# of a few hundred elements take 2–3 times as long per element as rows of thousands. Depthwise taps run
+# over rows of at least MIN_RUN elements where the batch allows (samples stacked), and read x in place only
+# for planes of at least IN_PLACE_MIN_PLANE (forward, batch 8: 56², 144 channels, 14.8 → 12.9 ms in place;
+# 28², 192 channels, 5.8 → 10.3 ms in place; stacking to 2¹³ against 2¹²: 28² 7.3 → 5.8 ms).
+MIN_RUN = 1 << 13
+IN_PLACE_MIN_PLANE = 1 << 11
 # Blocks of the stride-1 depthwise weight gradient: samples × padded positions per channel block (measured
 # best between 2¹⁷ and 2¹⁸: MobileNet 3×3 at 56², 144 channels, batch 8, 12.8 → 9.7 ms).
 DEPTHWISE_GRAD_BLOCK = 1 << 18
@@ -361,96 +375,206 @@ def conv_pointwise(
 
 
 def conv_depthwise(
-    x: np.ndarray,
-    w: np.ndarray,
-    stride,
-    padding: Pairs,
-    dilation,
-    bias: np.ndarray | None = None,
-    into: np.ndarray | None = None,
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, bias: np.ndarray | None = None
 ) -> np.ndarray:
     """One input channel per group (groups = C, O = C·m): y[n, c·m + j] = Σ_taps w[c·m + j, 0, tap] ·
     x_pad[n, c, tap-shifted plane] (+ bias[c·m + j]), one vectorised multiply-add per tap over a block of
-    channels; the bias is added to each block while it is in cache. ``into``, when given, is y (any strides,
-    e.g. one output phase of ``conv_polyphase``) and is written in place.
+    channels; the bias is added to each block while it is in cache.
 
-    With stride 1 each padded plane is flattened, so a tap is a shift of the whole flat plane (one long
-    contiguous run per channel; the pad columns yield a few discarded outputs); with a stride the taps are
-    strided views of the plane."""
-    batch, channels, *_ = x.shape
+    Every tap is a shift of a flat plane, one long contiguous run per channel: of x itself when the output
+    has x's shape (``depthwise_in_place``), else of the padded input's phases (``depthwise_by_phases``)."""
+    batch, channels, *spatial = x.shape
     out_channels, _, *kernel = w.shape
-    multiplier = out_channels // channels
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
-    dtype = np.result_type(x, w)
-    if into is not None and (into.shape != tuple(shape) or into.dtype != dtype):
-        raise ValueError(f"into has shape {into.shape} and dtype {into.dtype}, expected {tuple(shape)} and {dtype}")
-    y = np.empty(shape, dtype=dtype) if into is None else into
+    y = np.empty(shape, dtype=np.result_type(x, w))
     if y.size == 0:
         return y
-    out = shape[2:]
-    padded = [lo + size + hi for size, (lo, hi) in zip(x.shape[2:], padding)]
-    flat = all(s == 1 for s in stride)
-    plane = math.prod(padded) if flat else math.prod(out)
+    weights = depthwise_weights(w, channels, y.dtype)
     taps = list(product(*(range(k) for k in kernel)))
-    # w as (C, m, Πk) and y as (N, C, m, *out): channel c of x feeds outputs c·m … c·m + m − 1.
-    weights = w.reshape(channels, multiplier, len(taps)).astype(dtype, copy=False)
-    biases = None if bias is None else bias.reshape(channels, multiplier, *([1] * (1 if flat else len(out))))
-    # y as (N, C, m, *out): a view whatever y's strides
-    y_grouped = as_strided(
-        y, (batch, channels, multiplier, *out), (y.strides[0], multiplier * y.strides[1], *y.strides[1:])
+    # where each tap reads relative to the output position's first input (o·stride), in padded coordinates
+    offsets = [tuple(k * d for k, d in zip(tap, dilation)) for tap in taps]
+    lows = [lo for lo, _ in padding]
+    relative = [tuple(o - lo for o, lo in zip(offset, lows)) for offset in offsets]  # in x's coordinates
+    in_place = (
+        all(s == 1 for s in stride)
+        and tuple(shape[2:]) == tuple(spatial)
+        and (0,) * len(kernel) in relative
+        and math.prod(spatial) >= IN_PLACE_MIN_PLANE
+        and x.flags.c_contiguous
     )
-    pitches = [math.prod(padded[d + 1 :]) for d in range(len(padded))]
-    length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
-    channels_per_block = max(1, min(channels, ELEMENTWISE_BLOCK // max(plane * multiplier, 1)))
-    channel_blocks = math.ceil(channels / channels_per_block)
+    if in_place:
+        depthwise_in_place(x, weights, relative, bias, y)
+    else:
+        depthwise_by_phases(x, weights, stride, lows, [(y, list(enumerate(offsets)))], bias)
+    return y
 
-    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(x.shape[2:], padding))
-    interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, padding))
+
+def depthwise_weights(w: np.ndarray, channels: int, dtype) -> np.ndarray:
+    """w (C·m, 1, *k) as (C, m, Πk): channel c of x feeds outputs c·m … c·m + m − 1."""
+    return w.reshape(channels, w.shape[0] // channels, -1).astype(dtype, copy=False)
+
+
+def depthwise_in_place(
+    x: np.ndarray, weights: np.ndarray, offsets: list[tuple[int, ...]], bias: np.ndarray | None, y: np.ndarray
+) -> None:
+    """Stride 1 with y of x's shape: tap t adds w_t · x_flat[i + shift_t] to y_flat[i] over the positions i
+    whose read stays inside the plane, straight from x into y (no padded copy). A read that crosses a row
+    (or plane) boundary of a dim after the first belongs to the zero padding: those positions of the tap's
+    product are zeroed before it is added. The tap of offset 0 goes first and writes every position."""
+    batch, channels, *spatial = x.shape
+    multiplier = weights.shape[1]
+    plane = math.prod(spatial)
+    pitches = [math.prod(spatial[d + 1 :]) for d in range(len(spatial))]
+    plans = []
+    for index in sorted(range(len(offsets)), key=lambda t: any(offsets[t])):  # the zero offset first
+        offset = offsets[index]
+        if any(abs(o) >= size for o, size in zip(offset, spatial)):
+            continue  # reads padding only
+        shift = sum(o * pitch for o, pitch in zip(offset, pitches))
+        wrapped = [
+            (axis, slice(0, -o) if o < 0 else slice(size - o, size))
+            for axis, (o, size) in enumerate(zip(offset, spatial))
+            if axis > 0 and o != 0
+        ]
+        plans.append((index, shift, max(0, -shift), min(plane, plane - shift), wrapped))
+    per_block = max(1, min(channels, IN_PLACE_BLOCK // (plane * multiplier)))
+    per_sample = math.ceil(channels / per_block)
+    source = x.reshape(batch, channels, 1, plane)
+    target = y.reshape(batch, channels, multiplier, plane)
+    biases = None if bias is None else bias.reshape(channels, multiplier, 1)
 
     def work(start: int, stop: int) -> None:
-        # buffers made once per task and reused by its blocks (fresh large buffers cost page faults);
-        # the padded buffer's border stays zero, only its interior is rewritten
-        padded_buffer = np.zeros((channels_per_block, *padded), dtype=x.dtype)
-        accumulator = np.empty((channels_per_block, multiplier, plane), dtype=dtype)
-        scratch = np.empty(
-            (channels_per_block, multiplier, *(() if flat else out), *((length,) if flat else ())), dtype=dtype
-        )
+        scratch = np.empty((per_block, multiplier, plane), dtype=y.dtype)
         for block in range(start, stop):
-            n, c0 = divmod(block, channel_blocks)
-            c0 *= channels_per_block
-            c1 = min(channels, c0 + channels_per_block)
-            source = padded_buffer[: c1 - c0]
-            source[(slice(None), *interior)] = x[(n, slice(c0, c1), *crop)]
-            block_weights = weights[c0:c1]
-            if flat:
-                source = source.reshape(c1 - c0, 1, -1)
-                target = accumulator[: c1 - c0, :, :length]
-            else:
-                target = y_grouped[n, c0:c1]
+            n, c0 = divmod(block, per_sample)
+            c0 *= per_block
+            c1 = min(channels, c0 + per_block)
+            block_source, block_target, block_weights = source[n, c0:c1], target[n, c0:c1], weights[c0:c1]
             block_scratch = scratch[: c1 - c0]
-            for index, tap in enumerate(taps):
-                offset = [k * d for k, d in zip(tap, dilation)]
-                if flat:
-                    shift = sum(k * pitch for k, pitch in zip(offset, pitches))
-                    shifted = source[..., shift : shift + length]
-                    tap_weight = block_weights[:, :, index, None]
-                else:
-                    shifted = tap_view(source, offset, stride, out)[:, None]
-                    tap_weight = block_weights[(slice(None), slice(None), index, *([None] * len(out)))]
-                if index == 0:
-                    np.multiply(shifted, tap_weight, out=target)
-                else:
-                    np.multiply(shifted, tap_weight, out=block_scratch)
-                    target += block_scratch
+            for index, shift, lo, hi, wrapped in plans:
+                tap_weight = block_weights[:, :, index, None]
+                if shift == 0 and not wrapped:
+                    np.multiply(block_source, tap_weight, out=block_target)
+                    continue
+                part = block_scratch[..., lo:hi]
+                np.multiply(block_source[..., lo + shift : hi + shift], tap_weight, out=part)
+                grid = block_scratch.reshape(c1 - c0, multiplier, *spatial)
+                for axis, positions in wrapped:
+                    grid[(slice(None), slice(None), *([slice(None)] * axis), positions)] = 0
+                block_target[..., lo:hi] += part
             if biases is not None:
-                target += biases[c0:c1]
-            if flat:
-                valid = accumulator[: c1 - c0].reshape(c1 - c0, multiplier, *padded)
-                y_grouped[n, c0:c1] = valid[(..., *(slice(0, o) for o in out))]
+                block_target += biases[c0:c1]
 
-    blocks = batch * channel_blocks
+    blocks = batch * per_sample
     _run_blocks(work, blocks, max(1, math.ceil(blocks / (4 * THREADS))))
-    return y
+
+
+def _phase_slices(size: int, lo: int, stride: int, phase: int, extent: int) -> tuple[slice, slice] | None:
+    """Positions j < extent of one phase of a padded dim (padded position j·stride + phase) that hold x's
+    elements, and those elements: (slice of j, slice of x), or None when there are none."""
+    first = max(0, -((phase - lo) // stride))  # smallest j with j·stride + phase − lo ≥ 0
+    last = min(extent - 1, (size - 1 + lo - phase) // stride)
+    if last < first:
+        return None
+    start = first * stride + phase - lo
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
+def depthwise_by_phases(
+    x: np.ndarray,
+    weights: np.ndarray,
+    stride,
+    lows: Sequence[int],
+    outputs: list[tuple[np.ndarray, list[tuple[int, tuple[int, ...]]]]],
+    bias: np.ndarray | None,
+) -> None:
+    """Depthwise sums of x padded by ``lows`` zeros before each spatial dim (negative values crop) into each
+    output of ``outputs``: (y (N, C·m, *out) of any strides, its taps as (index into weights' last axis,
+    offset per dim)), y[n, c·m + j, o] = Σ_taps weights[c, j, index] · x_pad[n, c, o·stride + offset]
+    (+ bias). Several outputs are the phases of a zero-stuffed input's convolution (``conv_polyphase``).
+
+    The padded input of a block is copied once into its stride phases (padded position j·stride + r of each
+    dim → phase r, index j), which every output shares; a tap reads phase offset mod stride at index
+    o + offset div stride. Per channel, each phase holds the block's samples one after another, so a tap is
+    one shift of a long flat run over all of them. The sums are formed at the phases' pitch (a few
+    discarded positions per row) and copied into y."""
+    batch, channels, *spatial = x.shape
+    multiplier = weights.shape[1]
+    extents = [
+        max(y.shape[2 + axis] + max(offset[axis] // s for _, offset in taps) for y, taps in outputs)
+        for axis, s in enumerate(stride)
+    ]
+    plane = math.prod(extents)
+    pitches = [math.prod(extents[d + 1 :]) for d in range(len(extents))]
+    phases = sorted({tuple(o % s for o, s in zip(offset, stride)) for _, taps in outputs for _, offset in taps})
+    samples = max(1, min(batch, math.ceil(MIN_RUN / plane)))
+    plans = []
+    for y, taps in outputs:
+        out = y.shape[2:]
+        shifts = [
+            (
+                index,
+                phases.index(tuple(o % s for o, s in zip(offset, stride))) * samples * plane
+                + sum(o // s * pitch for o, s, pitch in zip(offset, stride, pitches)),
+            )
+            for index, offset in taps
+        ]
+        length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
+        y_grouped = as_strided(  # y as (N, C, m, *out), a view whatever y's strides
+            y, (batch, channels, multiplier, *out), (y.strides[0], multiplier * y.strides[1], *y.strides[1:])
+        )
+        plans.append((y_grouped, out, length, shifts))
+    # per phase: where x's elements go in the phase plane and which ones they are
+    fills = []
+    for phase in phases:
+        parts = [_phase_slices(size, lo, s, r, e) for size, lo, s, r, e in zip(spatial, lows, stride, phase, extents)]
+        if all(part is not None for part in parts):
+            fills.append((phases.index(phase), *zip(*parts)))
+    biases = None if bias is None else bias.reshape(channels, multiplier, 1)
+    per_block = max(1, min(channels, ELEMENTWISE_BLOCK // (samples * plane * multiplier)))
+    blocks = [(n0, c0) for n0 in range(0, batch, samples) for c0 in range(0, channels, per_block)]
+    samples_first = (2, 0, 1, *range(3, 3 + len(extents)))  # (channel, m, sample, *out) → (sample, channel, m, *out)
+
+    def work(start: int, stop: int) -> None:
+        # buffers made once per task and reused by its blocks (fresh large buffers cost page faults); the
+        # phases' padding positions stay zero, only x's positions are rewritten
+        source_buffer = np.zeros((per_block, len(phases), samples, *extents), dtype=x.dtype)
+        # sums and products as contiguous (channels, m, run) arrays, so that adding them is one flat loop
+        accumulator = np.empty(per_block * multiplier * samples * plane, dtype=weights.dtype)
+        scratch = np.empty_like(accumulator)
+        for n0, c0 in blocks[start:stop]:
+            n1, c1 = min(batch, n0 + samples), min(channels, c0 + per_block)
+            count, width = n1 - n0, c1 - c0
+            for phase_index, targets, sources in fills:
+                source_buffer[(slice(0, width), phase_index, slice(0, count), *targets)] = x[
+                    (slice(n0, n1), slice(c0, c1), *sources)
+                ].swapaxes(0, 1)
+            source = source_buffer[:width].reshape(width, 1, -1)
+            block_weights = weights[c0:c1]
+            for y_grouped, out, length, shifts in plans:
+                run = (count - 1) * plane + length
+                target = accumulator[: width * multiplier * run].reshape(width, multiplier, run)
+                block_scratch = scratch[: width * multiplier * run].reshape(width, multiplier, run)
+                for number, (index, shift) in enumerate(shifts):
+                    shifted = source[..., shift : shift + run]
+                    if number == 0:
+                        np.multiply(shifted, block_weights[:, :, index, None], out=target)
+                    else:
+                        np.multiply(shifted, block_weights[:, :, index, None], out=block_scratch)
+                        target += block_scratch
+                if biases is not None:
+                    target += biases[c0:c1]
+                # the sums as (channel, m, sample, *extents): rows of length run hold count planes, the last
+                # one cut short after its last output
+                sums = as_strided(
+                    target,
+                    (width, multiplier, count, *extents),
+                    (target.strides[0], target.strides[1], plane * target.itemsize, *(p * target.itemsize for p in pitches)),
+                    writeable=False,
+                )
+                y_grouped[n0:n1, c0:c1] = sums[(..., *(slice(0, o) for o in out))].transpose(samples_first)
+
+    _run_blocks(work, len(blocks), max(1, math.ceil(len(blocks) / (4 * THREADS))))
 
 
 def conv_im2col(
@@ -661,19 +785,34 @@ def conv_polyphase(
         for size, o, k, st, (lo, _), ld, rd in zip(spatial, out, kernel, stride, padding, lhs_dilation, rhs_dilation)
     ]
     periods = [period for period, _ in plans]
+    depthwise_phases = []
     for phase in product(*(phases for _, phases in plans)):
         target = y[(slice(None), slice(None), *(slice(r, None, period) for (r, *_), period in zip(phase, periods)))]
         sub_kernel = w[(slice(None), slice(None), *(taps for _, taps, *_ in phase))]
         if sub_kernel.size == 0 or x.shape[1] == 0:
             target[...] = 0 if bias is None else bias.reshape(-1, *([1] * len(kernel)))
-            continue
-        strides = tuple(s for *_, s, _, _ in phase)
-        dilations = tuple(d for *_, d, _ in phase)
-        pads = [pair for *_, pair in phase]
-        if is_depthwise(x.shape, sub_kernel.shape, groups):  # straight into the phase's strided positions
-            conv_depthwise(x, sub_kernel, strides, pads, dilations, bias, into=target)
-            continue
-        target[...] = valid_conv(x, np.ascontiguousarray(sub_kernel), strides, dilations, groups, pads, bias)
+        elif is_depthwise(x.shape, sub_kernel.shape, groups):
+            depthwise_phases.append((target, phase))
+        else:
+            strides = tuple(s for *_, s, _, _ in phase)
+            dilations = tuple(d for *_, d, _ in phase)
+            pads = [pair for *_, pair in phase]
+            target[...] = valid_conv(x, np.ascontiguousarray(sub_kernel), strides, dilations, groups, pads, bias)
+    if depthwise_phases:  # all phases from one copy of the input, straight into their strided positions
+        # the phases share one padding (the largest), each tap's offset shifted by the difference to its own
+        lows = [max(phase[axis][4][0] for _, phase in depthwise_phases) for axis in range(len(kernel))]
+        outputs = []
+        for target, phase in depthwise_phases:
+            taps = []
+            for tap in product(*(range(k)[tap_slice] for (_, tap_slice, *_), k in zip(phase, kernel))):
+                offset = tuple(
+                    low - lo + (k - tap_slice.start) // tap_slice.step * dilation
+                    for k, low, (_, tap_slice, _, dilation, (lo, _)) in zip(tap, lows, phase)
+                )
+                taps.append((int(np.ravel_multi_index(tap, kernel)), offset))
+            outputs.append((target, taps))
+        strides = tuple(phase_stride for _, _, phase_stride, _, _ in depthwise_phases[0][1])
+        depthwise_by_phases(x, depthwise_weights(w, x.shape[1], y.dtype), strides, lows, outputs, bias)
     return y
 
 
