@@ -540,16 +540,23 @@ def test_a_single_sample_uses_blas_threads_and_a_batch_the_pool(
     batch: int, pooled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batch 1: the products run on BLAS's own threads (not split over the pool); a batch large enough for
-    threads goes through ``single_threaded_blas``, forward and both gradients. Values still match torch."""
+    threads goes through ``single_threaded_blas``, forward and all three gradients, so that BLAS's threads
+    are never woken to spin beside the pool. Values still match torch."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
     modes: list[bool] = []
-    original = algorithms.parallel_matmul
+    products: list[bool] = []  # every np.matmul, the bias gradient's included
+    original, original_matmul = algorithms.parallel_matmul, np.matmul
 
     def recording(*args, **kwargs):
         modes.append(on_the_pool())
         return original(*args, **kwargs)
 
+    def recording_matmul(*args, **kwargs):
+        products.append(on_the_pool())
+        return original_matmul(*args, **kwargs)
+
     monkeypatch.setattr(algorithms, "parallel_matmul", recording)
+    monkeypatch.setattr(np, "matmul", recording_matmul)
     x, w, b = make_arrays((batch, 32, 32, 32), (48, 32, 3, 3), False, 1, np.float32)
     assert x[0].size * w.shape[0] * 9 >= algorithms.PARALLEL_WORK // batch
     reference, g = torch_run("conv2d", x, w, b, {"padding": 1, "stride": 2})
@@ -557,6 +564,7 @@ def test_a_single_sample_uses_blas_threads_and_a_batch_the_pool(
     for mine, theirs in zip(ours, reference):
         assert relative_error(mine, theirs) < 1e-5
     assert modes and all(mode == pooled for mode in modes)
+    assert products and all(mode == pooled for mode in products)
 
 
 def test_repeated_calls_reuse_scratch_memory_instead_of_faulting_in_new_pages() -> None:

@@ -183,7 +183,11 @@ def conv_general_grad_bias(grad_output: np.ndarray) -> np.ndarray:
     if grad_output.dtype not in (np.float32, np.float64) or grad_output.size == 0:
         return grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
     rows = grad_output.reshape(batch * channels, math.prod(spatial))
-    return (rows @ np.ones(rows.shape[1], dtype=rows.dtype)).reshape(batch, channels).sum(axis=0)
+    # in the thread regime of the other gradients (a batch: single-threaded BLAS in this thread), so that
+    # BLAS's own threads are not woken to spin beside the pool's work that follows
+    with algorithms.single_threaded_blas(algorithms.PARALLEL_WORK if batch > 1 else 0):
+        sums = np.matmul(rows, np.ones(rows.shape[1], dtype=rows.dtype))
+    return sums.reshape(batch, channels).sum(axis=0)
 
 
 def conv_general_grad_weight(
