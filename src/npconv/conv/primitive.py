@@ -177,8 +177,8 @@ def grad_weight_of_stuffed(
 def conv_general_grad_bias(grad_output: np.ndarray) -> np.ndarray:
     """dL/db (O,) for y = conv_general(x, w, ..., bias=b), given dL/dy (N, O, *out): the sum over samples and
     positions, as one matrix–vector product of the (N·O, Πout) gradient with a vector of ones, which BLAS
-    runs at memory speed (MobileNet 3×3 at 112², 32 channels, batch 8: 0.24 against 1.13 ms by np.sum over
-    the batch and spatial axes)."""
+    runs at memory speed (single-threaded, (8, 32, 112, 112): 0.76 against 1.08 ms by np.sum over the batch
+    and spatial axes; (8, 64, 56, 56): 0.25 against 0.43 ms)."""
     batch, channels, *spatial = grad_output.shape
     if grad_output.dtype not in (np.float32, np.float64) or grad_output.size == 0:
         return grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
