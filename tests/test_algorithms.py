@@ -36,6 +36,7 @@ ALGORITHM_NAMES = [
     "conv_col2im",
     "grad_weight_pointwise",
     "grad_weight_depthwise",
+    "grad_weight_depthwise_in_place",
     "grad_weight_im2col",
     "grad_weight_polyphase",
     "conv_winograd",
@@ -81,7 +82,7 @@ CASES = [
         (2, 3, 64, 65),
         (3, 1, 3, 3),
         {"padding": 1, "groups": 3},
-        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise"},
+        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise_in_place"},
     ),
     (
         "depthwise in place multiplier 2 dilated asymmetric",
@@ -89,7 +90,15 @@ CASES = [
         (1, 2, 40, 110),
         (4, 1, 3, 4),
         {"padding": "same", "dilation": (2, 1), "groups": 2},
-        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise"},
+        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise_in_place"},
+    ),
+    (
+        "depthwise 1d in place",  # g of x's shape, ≥ IN_PLACE_MIN_PLANE: dW straight from x and g, no row wraps
+        False,
+        (2, 3, 2100),
+        (3, 1, 5),
+        {"padding": "same", "dilation": 3, "groups": 3},
+        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise_in_place"},
     ),
     (
         "depthwise strided dilated",

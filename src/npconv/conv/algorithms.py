@@ -946,6 +946,70 @@ def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, 
     return result.reshape(out_channels, channels // groups, *([1] * (x.ndim - 2)))
 
 
+def grad_weight_depthwise_in_place(x: np.ndarray, g: np.ndarray, kernel, padding: Pairs, dilation) -> np.ndarray | None:
+    """dW for one input channel per group, stride 1, g of x's shape, in 1-d or 2-d, straight from x and g
+    (no copies; None when some tap reads padding only). Tap t's sum Σ g[i] · x[i + shift_t] runs over the
+    flat positions whose read stays inside the plane: over the range all taps share as one product call per
+    block of channels (each (sample, channel) row pair read once from memory for all its taps), plus the
+    few positions at either end of each tap's own range. In 2-d a read that crosses a row end belongs to the
+    zero padding: those products (|dx| columns per tap) are subtracted again. The work is memory-bound, and
+    reading x and g once instead of copying both into padded buffers first pays for planes of at least
+    IN_PLACE_MIN_PLANE elements (3×3, batch 8: 56², 144 channels, 9.4 → 7.0 ms; 112², 32 channels, 9.1 →
+    5.4 ms; 112², 96 channels, 24.2 → 13.2 ms; at 28² the copies' long runs over stacked samples win, 4.7
+    against 5.5 ms)."""
+    batch, channels, *spatial = x.shape
+    multiplier = g.shape[1] // channels
+    plane = math.prod(spatial)
+    pitches = [math.prod(spatial[d + 1 :]) for d in range(len(spatial))]
+    taps = list(product(*(range(k) for k in kernel)))
+    offsets = [tuple(k * d - lo for k, d, (lo, _) in zip(tap, dilation, padding)) for tap in taps]
+    if any(abs(o) >= size for offset in offsets for o, size in zip(offset, spatial)):
+        return None
+    shifts = [sum(o * pitch for o, pitch in zip(offset, pitches)) for offset in offsets]
+    ranges = [(max(0, -shift), min(plane, plane - shift)) for shift in shifts]
+    first, last = max(lo for lo, _ in ranges), min(hi for _, hi in ranges)
+    if last <= first:
+        return None
+    dtype = np.result_type(x, g)
+    rows = x.reshape(batch, channels, 1, plane)
+    grads = g.reshape(batch, channels, multiplier, plane)
+    sums = np.zeros((channels, multiplier, len(taps)), dtype=dtype)
+    itemsize, width = rows.itemsize, spatial[-1]
+    tap_strides = [d * pitch * itemsize for d, pitch in zip(dilation, pitches)]
+
+    def work(c0: int, c1: int) -> None:
+        # the shared range: every tap's shifted rows as one view (n, c, *kernel, length, 1)
+        start = first + shifts[0]  # tap (0, …, 0) has the smallest shift
+        shifted = as_strided(
+            rows[:, c0:c1, 0, start:],
+            (batch, c1 - c0, *kernel, last - first, 1),
+            (rows.strides[0], rows.strides[1], *tap_strides, itemsize, itemsize),
+            writeable=False,
+        )
+        block = grads[:, c0:c1, :, first:last].reshape(batch, c1 - c0, *([1] * len(kernel)), multiplier, -1)
+        products = np.matmul(block, shifted).sum(axis=0)  # (c, *kernel, m, 1)
+        part = sums[c0:c1]
+        part += products.reshape(c1 - c0, len(taps), multiplier).transpose(0, 2, 1)
+        for index, (shift, (lo, hi)) in enumerate(zip(shifts, ranges)):
+            for a, b in ((lo, first), (last, hi)):  # the tap's own range beyond the shared one
+                if b > a:
+                    ends = np.matmul(grads[:, c0:c1, :, a:b], rows[:, c0:c1, :, a + shift : b + shift].swapaxes(-1, -2))
+                    part[:, :, index] += ends.sum(axis=0)[..., 0]
+            dx = offsets[index][-1] if len(spatial) == 2 else 0
+            for column in range(0, -dx) if dx < 0 else range(width - dx, width):
+                top = -((column - lo) // width)  # first row whose position in this column is ≥ lo
+                bottom = (hi - 1 - column) // width
+                if bottom < top:
+                    continue
+                positions = slice(top * width + column, bottom * width + column + 1, width)
+                read = slice(positions.start + shift, positions.stop + shift, width)
+                wrapped = np.einsum("ncmr,ncr->cm", grads[:, c0:c1, :, positions], rows[:, c0:c1, 0, read])
+                part[:, :, index] -= wrapped
+
+    _run_blocks(work, channels, max(1, math.ceil(channels / THREADS)))
+    return sums.reshape(channels * multiplier, 1, *kernel)
+
+
 def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation) -> np.ndarray:
     """dW for one input channel per group: per tap, Σ over batch and positions of g · the shifted plane.
 
@@ -996,9 +1060,18 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
                     1, 2, 0, *range(3, 3 + len(out))
                 )
                 grad_flat = grad_buffer[:width, :, :total]
-                for tap_index, shift in enumerate(shifts):
-                    shifted = source_buffer[:width, shift : shift + total, None]
-                    target[:, :, tap_index] = np.matmul(grad_flat, shifted)[..., 0]
+                # every tap's shifted run as one view (width, *kernel, total, 1), so that one product call
+                # takes a channel's taps one after another while its runs are in cache
+                itemsize = source_buffer.itemsize
+                shifted = as_strided(
+                    source_buffer[:width],
+                    (width, *kernel, total, 1),
+                    (source_buffer.strides[0], *(d * p * itemsize for d, p in zip(dilation, pitches)), itemsize, itemsize),
+                    writeable=False,
+                )
+                grads_by_tap = grad_flat.reshape(width, *([1] * len(kernel)), multiplier, total)
+                sums = np.matmul(grads_by_tap, shifted).reshape(width, len(taps), multiplier)
+                target[...] = sums.transpose(0, 2, 1)
                 continue
             # g as (channel, multiplier, sample·positions), and each tap's strided view copied to match
             grad_flat = np.ascontiguousarray(grads[n0:n1, c0:c1].transpose(1, 2, 0, *range(3, 3 + len(out))))
@@ -1083,7 +1156,16 @@ def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, di
     if g.size == 0 or x.size == 0:
         return np.zeros((g.shape[1], x.shape[1] // groups, *kernel), dtype=np.result_type(x, g))
     if groups > 1 and groups == x.shape[1]:
-        return grad_weight_depthwise(x, g, kernel, stride, padding, dilation)
+        in_place = (
+            all(s == 1 for s in stride)
+            and g.shape[2:] == x.shape[2:]
+            and x.ndim <= 4
+            and math.prod(x.shape[2:]) >= IN_PLACE_MIN_PLANE
+            and x.flags.c_contiguous
+            and g.flags.c_contiguous
+        )
+        result = grad_weight_depthwise_in_place(x, g, kernel, padding, dilation) if in_place else None
+        return grad_weight_depthwise(x, g, kernel, stride, padding, dilation) if result is None else result
     if all(k == 1 for k in kernel):
         return grad_weight_pointwise(x, g, stride, padding, groups)
     from . import winograd
