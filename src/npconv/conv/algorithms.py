@@ -1013,73 +1013,62 @@ def grad_weight_depthwise_in_place(x: np.ndarray, g: np.ndarray, kernel, padding
 def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation) -> np.ndarray:
     """dW for one input channel per group: per tap, Σ over batch and positions of g · the shifted plane.
 
-    The padded planes of a block of samples lie one after another per channel, so that each tap is one
-    long dot product per channel over all the block's samples: few, long BLAS calls (many short ones
-    serialise on OpenBLAS's buffer lock and do not run in parallel on the pool). With stride 1, g is laid
-    out at the same pitch (zeros in the pad positions) and a tap is a shift of the flat planes; with a
-    stride, each tap's strided view of the planes is copied to match g's positions."""
-    batch, channels = x.shape[:2]
+    x is laid out as in ``depthwise_by_phases``: a block's padded input copied into its stride phases, each
+    phase holding the block's samples one after another per channel, and g at the same pitch (zeros in the
+    positions it does not reach). Tap t then reads phase (k_t·d) mod stride shifted by (k_t·d) div stride,
+    and its sum is one long dot product per channel over all the block's samples: few, long BLAS calls."""
+    batch, channels, *spatial = x.shape
     out_channels = g.shape[1]
     multiplier = out_channels // channels
     taps = list(product(*(range(k) for k in kernel)))
     dtype = np.result_type(x, g)
     grads = g.reshape(batch, channels, multiplier, *g.shape[2:])
     out = g.shape[2:]
-    padded = [lo + size + hi for size, (lo, hi) in zip(x.shape[2:], padding)]
-    flat = all(s == 1 for s in stride)
-    pitches = [math.prod(padded[d + 1 :]) for d in range(len(padded))]
-    length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1
-    plane = math.prod(padded)
-    offsets = [[k * d for k, d in zip(tap, dilation)] for tap in taps]
-    shifts = [sum(k * pitch for k, pitch in zip(offset, pitches)) for offset in offsets]
-    samples_per_block = max(1, min(batch, DEPTHWISE_GRAD_BLOCK // max(plane * multiplier, 1)))
-    channels_per_block = max(1, min(channels, DEPTHWISE_GRAD_BLOCK // (samples_per_block * plane * multiplier)))
-    blocks = [(n0, c0) for n0 in range(0, batch, samples_per_block) for c0 in range(0, channels, channels_per_block)]
-    partial = np.zeros((math.ceil(batch / samples_per_block), channels, multiplier, len(taps)), dtype=dtype)
-    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(x.shape[2:], padding))
-    interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, padding))
+    tap_offsets = [[k * d for k, d in zip(tap, dilation)] for tap in taps]
+    extents = [o + max(t[axis] // s for t in tap_offsets) for axis, (o, s) in enumerate(zip(out, stride))]
+    plane = math.prod(extents)
+    pitches = [math.prod(extents[d + 1 :]) for d in range(len(extents))]
+    phases = sorted({tuple(o % s for o, s in zip(t, stride)) for t in tap_offsets})
+    length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
+    samples = max(1, min(batch, DEPTHWISE_GRAD_BLOCK // (plane * multiplier)))
+    per_block = max(1, min(channels, DEPTHWISE_GRAD_BLOCK // (samples * plane * multiplier)))
+    shifts = [
+        phases.index(tuple(o % s for o, s in zip(t, stride))) * samples * plane
+        + sum(o // s * pitch for o, s, pitch in zip(t, stride, pitches))
+        for t in tap_offsets
+    ]
+    fills = []
+    for phase in phases:
+        parts = [
+            _phase_slices(size, lo, s, r, e) for size, (lo, _), s, r, e in zip(spatial, padding, stride, phase, extents)
+        ]
+        if all(part is not None for part in parts):
+            fills.append((phases.index(phase), *zip(*parts)))
+    blocks = [(n0, c0) for n0 in range(0, batch, samples) for c0 in range(0, channels, per_block)]
+    partial = np.zeros((math.ceil(batch / samples), channels, multiplier, len(taps)), dtype=dtype)
     valid = tuple(slice(0, o) for o in out)
+    channel_first = (1, 2, 0, *range(3, 3 + len(out)))  # (sample, channel, m, …) → (channel, m, sample, …)
 
     def work(start: int, stop: int) -> None:
-        # buffers made once per task and reused by its blocks: the pad positions stay zero
-        span = samples_per_block * plane
-        source_buffer = np.zeros((channels_per_block, span + max(shifts)), dtype=x.dtype)
-        grad_buffer = np.zeros((channels_per_block, multiplier, span), dtype=g.dtype) if flat else None
-        for index in range(start, stop):
-            n0, c0 = blocks[index]
-            n1, c1 = min(batch, n0 + samples_per_block), min(channels, c0 + channels_per_block)
+        # buffers made once per task and reused by its blocks: the positions nothing is copied to stay zero
+        source_buffer = np.zeros((per_block, len(phases), samples, *extents), dtype=x.dtype)
+        grad_buffer = np.zeros((per_block, multiplier, samples, *extents), dtype=g.dtype)
+        for n0, c0 in blocks[start:stop]:
+            n1, c1 = min(batch, n0 + samples), min(channels, c0 + per_block)
             count, width = n1 - n0, c1 - c0
-            source = source_buffer[:width, : count * plane].reshape(width, count, *padded)
-            # x[n0:n1, c0:c1] as (channel, sample, …): each channel's planes one after another
-            source[(slice(None), slice(None), *interior)] = x[(slice(n0, n1), slice(c0, c1), *crop)].swapaxes(0, 1)
-            target = partial[n0 // samples_per_block, c0:c1]
-            if flat:
-                total = (count - 1) * plane + length
-                grad_block = grad_buffer[:width, :, : count * plane].reshape(width, multiplier, count, *padded)
-                grad_block[(slice(None), slice(None), slice(None), *valid)] = grads[n0:n1, c0:c1].transpose(
-                    1, 2, 0, *range(3, 3 + len(out))
-                )
-                grad_flat = grad_buffer[:width, :, :total]
-                # every tap's shifted run as one view (width, *kernel, total, 1), so that one product call
-                # takes a channel's taps one after another while its runs are in cache
-                itemsize = source_buffer.itemsize
-                shifted = as_strided(
-                    source_buffer[:width],
-                    (width, *kernel, total, 1),
-                    (source_buffer.strides[0], *(d * p * itemsize for d, p in zip(dilation, pitches)), itemsize, itemsize),
-                    writeable=False,
-                )
-                grads_by_tap = grad_flat.reshape(width, *([1] * len(kernel)), multiplier, total)
-                sums = np.matmul(grads_by_tap, shifted).reshape(width, len(taps), multiplier)
-                target[...] = sums.transpose(0, 2, 1)
-                continue
-            # g as (channel, multiplier, sample·positions), and each tap's strided view copied to match
-            grad_flat = np.ascontiguousarray(grads[n0:n1, c0:c1].transpose(1, 2, 0, *range(3, 3 + len(out))))
-            grad_flat = grad_flat.reshape(width, multiplier, -1)
-            planes = source.reshape(width * count, *padded)
-            for tap_index, offset in enumerate(offsets):
-                shifted = np.ascontiguousarray(tap_view(planes, offset, stride, out)).reshape(width, -1, 1)
-                target[:, :, tap_index] = np.matmul(grad_flat, shifted)[..., 0]
+            for phase_index, targets, sources in fills:
+                source_buffer[(slice(0, width), phase_index, slice(0, count), *targets)] = x[
+                    (slice(n0, n1), slice(c0, c1), *sources)
+                ].swapaxes(0, 1)
+            grad_buffer[(slice(0, width), slice(None), slice(0, count), *valid)] = grads[n0:n1, c0:c1].transpose(
+                channel_first
+            )
+            run = (count - 1) * plane + length
+            source = source_buffer[:width].reshape(width, -1)
+            grad_flat = grad_buffer[:width].reshape(width, multiplier, -1)[:, :, :run]
+            target = partial[n0 // samples, c0:c1]
+            for tap_index, shift in enumerate(shifts):
+                target[:, :, tap_index] = np.matmul(grad_flat, source[:, shift : shift + run, None])[..., 0]
 
     _run_blocks(work, len(blocks), max(1, math.ceil(len(blocks) / (4 * THREADS))))
     result = partial.sum(axis=0).reshape(out_channels, len(taps))
