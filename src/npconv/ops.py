@@ -535,7 +535,7 @@ class Convolution(Function):
             if call.transposed:
                 grad_w = primitive.flip_and_swap_channels(grad_w, call.groups)
         if ctx.needs_input_grad[2]:
-            grad_b = primitive.conv_general_grad_bias(grad)
+            grad_b = grad.sum(axis=(0, *range(2, grad.ndim)))
         return grad_x, grad_w, grad_b, None
 
 

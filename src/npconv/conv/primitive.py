@@ -174,22 +174,6 @@ def grad_weight_of_stuffed(
     return flip_and_swap_channels(swapped, groups)
 
 
-def conv_general_grad_bias(grad_output: np.ndarray) -> np.ndarray:
-    """dL/db (O,) for y = conv_general(x, w, ..., bias=b), given dL/dy (N, O, *out): the sum over samples and
-    positions, as one matrix–vector product of the (N·O, Πout) gradient with a vector of ones, which BLAS
-    runs at memory speed (single-threaded, (8, 32, 112, 112): 0.76 against 1.08 ms by np.sum over the batch
-    and spatial axes; (8, 64, 56, 56): 0.25 against 0.43 ms)."""
-    batch, channels, *spatial = grad_output.shape
-    if grad_output.dtype not in (np.float32, np.float64) or grad_output.size == 0:
-        return grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
-    rows = grad_output.reshape(batch * channels, math.prod(spatial))
-    # in the thread regime of the other gradients (a batch: single-threaded BLAS in this thread), so that
-    # BLAS's own threads are not woken to spin beside the pool's work that follows
-    with algorithms.single_threaded_blas(algorithms.PARALLEL_WORK if batch > 1 else 0):
-        sums = np.matmul(rows, np.ones(rows.shape[1], dtype=rows.dtype))
-    return sums.reshape(batch, channels).sum(axis=0)
-
-
 def conv_general_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,
