@@ -480,6 +480,51 @@ def _phase_slices(size: int, lo: int, stride: int, phase: int, extent: int) -> t
     return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
 
 
+class StridePhases:
+    """A block's padded input split into its stride phases (padded position j·stride + r of each dim → phase
+    r, index j) as a (channels, phases, samples, *extents) buffer: per channel, each phase holds the block's
+    samples one after another, so that a tap reading phase (offset mod stride) at index o + offset div stride
+    is one shift of a long flat run over all of them. ``outputs`` gives, per output, its extents and its taps'
+    offsets (padded coordinates); each phase plane extends to the largest o + offset div stride."""
+
+    def __init__(self, spatial, lows: Sequence[int], stride, outputs, samples_for) -> None:
+        self.extents = [
+            max(out[axis] + max(offset[axis] // s for offset in offsets) for out, offsets in outputs)
+            for axis, s in enumerate(stride)
+        ]
+        self.plane = math.prod(self.extents)
+        self.pitches = [math.prod(self.extents[d + 1 :]) for d in range(len(self.extents))]
+        self.stride = tuple(stride)
+        self.phases = sorted({tuple(o % s for o, s in zip(offset, stride)) for _, offsets in outputs for offset in offsets})
+        self.samples = samples_for(self.plane)
+        # per phase with any of x's elements: where they go in the phase plane and which ones they are
+        self.fills = []
+        for index, phase in enumerate(self.phases):
+            parts = [_phase_slices(n, lo, s, r, e) for n, lo, s, r, e in zip(spatial, lows, stride, phase, self.extents)]
+            if all(part is not None for part in parts):
+                self.fills.append((index, *zip(*parts)))
+
+    def shift(self, offset) -> int:
+        """Where a tap of this offset starts in a channel's flat run of the buffer."""
+        phase = self.phases.index(tuple(o % s for o, s in zip(offset, self.stride)))
+        return phase * self.samples * self.plane + sum(o // s * p for o, s, p in zip(offset, self.stride, self.pitches))
+
+    def length(self, out) -> int:
+        """Flat index of the last output of extents ``out`` + 1, at the phases' pitch."""
+        return sum((o - 1) * pitch for o, pitch in zip(out, self.pitches)) + 1
+
+    def buffer(self, channels: int, dtype) -> np.ndarray:
+        return np.zeros((channels, len(self.phases), self.samples, *self.extents), dtype=dtype)
+
+    def fill(self, buffer: np.ndarray, x: np.ndarray, n0: int, n1: int, c0: int, c1: int) -> None:
+        """Copy samples n0 … n1 − 1, channels c0 … c1 − 1 of x into ``buffer``; positions of the padding keep
+        their zeros (they are the same in every block)."""
+        for phase, targets, sources in self.fills:
+            buffer[(slice(0, c1 - c0), phase, slice(0, n1 - n0), *targets)] = x[
+                (slice(n0, n1), slice(c0, c1), *sources)
+            ].swapaxes(0, 1)
+
+
 def depthwise_by_phases(
     x: np.ndarray,
     weights: np.ndarray,
@@ -493,62 +538,43 @@ def depthwise_by_phases(
     offset per dim)), y[n, c·m + j, o] = Σ_taps weights[c, j, index] · x_pad[n, c, o·stride + offset]
     (+ bias). Several outputs are the phases of a zero-stuffed input's convolution (``conv_polyphase``).
 
-    The padded input of a block is copied once into its stride phases (padded position j·stride + r of each
-    dim → phase r, index j), which every output shares; a tap reads phase offset mod stride at index
-    o + offset div stride. Per channel, each phase holds the block's samples one after another, so a tap is
-    one shift of a long flat run over all of them. The sums are formed at the phases' pitch (a few
-    discarded positions per row) and copied into y."""
+    The padded input of a block is copied once into its stride phases (``StridePhases``), which every output
+    shares, and each tap is one shift of a long flat run over the block's samples. The sums are formed at
+    the phases' pitch (a few discarded positions per row) and copied into y."""
     batch, channels, *spatial = x.shape
     multiplier = weights.shape[1]
-    extents = [
-        max(y.shape[2 + axis] + max(offset[axis] // s for _, offset in taps) for y, taps in outputs)
-        for axis, s in enumerate(stride)
-    ]
-    plane = math.prod(extents)
-    pitches = [math.prod(extents[d + 1 :]) for d in range(len(extents))]
-    phases = sorted({tuple(o % s for o, s in zip(offset, stride)) for _, taps in outputs for _, offset in taps})
-    samples = max(1, min(batch, math.ceil(MIN_RUN / plane)))
+    layout = StridePhases(
+        spatial,
+        lows,
+        stride,
+        [(y.shape[2:], [offset for _, offset in taps]) for y, taps in outputs],
+        lambda plane: max(1, min(batch, math.ceil(MIN_RUN / plane))),
+    )
+    plane, samples = layout.plane, layout.samples
     plans = []
     for y, taps in outputs:
         out = y.shape[2:]
-        shifts = [
-            (
-                index,
-                phases.index(tuple(o % s for o, s in zip(offset, stride))) * samples * plane
-                + sum(o // s * pitch for o, s, pitch in zip(offset, stride, pitches)),
-            )
-            for index, offset in taps
-        ]
-        length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
         y_grouped = as_strided(  # y as (N, C, m, *out), a view whatever y's strides
             y, (batch, channels, multiplier, *out), (y.strides[0], multiplier * y.strides[1], *y.strides[1:])
         )
-        plans.append((y_grouped, out, length, shifts))
-    # per phase: where x's elements go in the phase plane and which ones they are
-    fills = []
-    for phase in phases:
-        parts = [_phase_slices(size, lo, s, r, e) for size, lo, s, r, e in zip(spatial, lows, stride, phase, extents)]
-        if all(part is not None for part in parts):
-            fills.append((phases.index(phase), *zip(*parts)))
+        shifts = [(index, layout.shift(offset)) for index, offset in taps]
+        plans.append((y_grouped, out, layout.length(out), shifts))
     biases = None if bias is None else bias.reshape(channels, multiplier, 1)
     per_block = max(1, min(channels, ELEMENTWISE_BLOCK // (samples * plane * multiplier)))
     blocks = [(n0, c0) for n0 in range(0, batch, samples) for c0 in range(0, channels, per_block)]
-    samples_first = (2, 0, 1, *range(3, 3 + len(extents)))  # (channel, m, sample, *out) → (sample, channel, m, *out)
+    samples_first = (2, 0, 1, *range(3, 3 + len(spatial)))  # (channel, m, sample, *out) → (sample, channel, m, *out)
 
     def work(start: int, stop: int) -> None:
         # buffers made once per task and reused by its blocks (fresh large buffers cost page faults); the
         # phases' padding positions stay zero, only x's positions are rewritten
-        source_buffer = np.zeros((per_block, len(phases), samples, *extents), dtype=x.dtype)
+        source_buffer = layout.buffer(per_block, x.dtype)
         # sums and products as contiguous (channels, m, run) arrays, so that adding them is one flat loop
         accumulator = np.empty(per_block * multiplier * samples * plane, dtype=weights.dtype)
         scratch = np.empty_like(accumulator)
         for n0, c0 in blocks[start:stop]:
             n1, c1 = min(batch, n0 + samples), min(channels, c0 + per_block)
             count, width = n1 - n0, c1 - c0
-            for phase_index, targets, sources in fills:
-                source_buffer[(slice(0, width), phase_index, slice(0, count), *targets)] = x[
-                    (slice(n0, n1), slice(c0, c1), *sources)
-                ].swapaxes(0, 1)
+            layout.fill(source_buffer, x, n0, n1, c0, c1)
             source = source_buffer[:width].reshape(width, 1, -1)
             block_weights = weights[c0:c1]
             for y_grouped, out, length, shifts in plans:
@@ -568,8 +594,9 @@ def depthwise_by_phases(
                 # one cut short after its last output
                 sums = as_strided(
                     target,
-                    (width, multiplier, count, *extents),
-                    (target.strides[0], target.strides[1], plane * target.itemsize, *(p * target.itemsize for p in pitches)),
+                    (width, multiplier, count, *layout.extents),
+                    (target.strides[0], target.strides[1], plane * target.itemsize)
+                    + tuple(p * target.itemsize for p in layout.pitches),
                     writeable=False,
                 )
                 y_grouped[n0:n1, c0:c1] = sums[(..., *(slice(0, o) for o in out))].transpose(samples_first)
@@ -1013,10 +1040,9 @@ def grad_weight_depthwise_in_place(x: np.ndarray, g: np.ndarray, kernel, padding
 def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation) -> np.ndarray:
     """dW for one input channel per group: per tap, Σ over batch and positions of g · the shifted plane.
 
-    x is laid out as in ``depthwise_by_phases``: a block's padded input copied into its stride phases, each
-    phase holding the block's samples one after another per channel, and g at the same pitch (zeros in the
-    positions it does not reach). Tap t then reads phase (k_t·d) mod stride shifted by (k_t·d) div stride,
-    and its sum is one long dot product per channel over all the block's samples: few, long BLAS calls."""
+    x is laid out by ``StridePhases`` as in ``depthwise_by_phases``, and g at the same pitch (zeros in the
+    positions it does not reach), so that each tap's sum is one long dot product per channel over all the
+    block's samples: few, long BLAS calls."""
     batch, channels, *spatial = x.shape
     out_channels = g.shape[1]
     multiplier = out_channels // channels
@@ -1024,26 +1050,17 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
     dtype = np.result_type(x, g)
     grads = g.reshape(batch, channels, multiplier, *g.shape[2:])
     out = g.shape[2:]
-    tap_offsets = [[k * d for k, d in zip(tap, dilation)] for tap in taps]
-    extents = [o + max(t[axis] // s for t in tap_offsets) for axis, (o, s) in enumerate(zip(out, stride))]
-    plane = math.prod(extents)
-    pitches = [math.prod(extents[d + 1 :]) for d in range(len(extents))]
-    phases = sorted({tuple(o % s for o, s in zip(t, stride)) for t in tap_offsets})
-    length = sum((o - 1) * pitch for o, pitch in zip(out, pitches)) + 1  # flat index of the last output + 1
-    samples = max(1, min(batch, DEPTHWISE_GRAD_BLOCK // (plane * multiplier)))
+    tap_offsets = [tuple(k * d for k, d in zip(tap, dilation)) for tap in taps]
+    layout = StridePhases(
+        spatial,
+        [lo for lo, _ in padding],
+        stride,
+        [(out, tap_offsets)],
+        lambda plane: max(1, min(batch, DEPTHWISE_GRAD_BLOCK // (plane * multiplier))),
+    )
+    plane, samples, length = layout.plane, layout.samples, layout.length(out)
     per_block = max(1, min(channels, DEPTHWISE_GRAD_BLOCK // (samples * plane * multiplier)))
-    shifts = [
-        phases.index(tuple(o % s for o, s in zip(t, stride))) * samples * plane
-        + sum(o // s * pitch for o, s, pitch in zip(t, stride, pitches))
-        for t in tap_offsets
-    ]
-    fills = []
-    for phase in phases:
-        parts = [
-            _phase_slices(size, lo, s, r, e) for size, (lo, _), s, r, e in zip(spatial, padding, stride, phase, extents)
-        ]
-        if all(part is not None for part in parts):
-            fills.append((phases.index(phase), *zip(*parts)))
+    shifts = [layout.shift(offset) for offset in tap_offsets]
     blocks = [(n0, c0) for n0 in range(0, batch, samples) for c0 in range(0, channels, per_block)]
     partial = np.zeros((math.ceil(batch / samples), channels, multiplier, len(taps)), dtype=dtype)
     valid = tuple(slice(0, o) for o in out)
@@ -1051,15 +1068,12 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
 
     def work(start: int, stop: int) -> None:
         # buffers made once per task and reused by its blocks: the positions nothing is copied to stay zero
-        source_buffer = np.zeros((per_block, len(phases), samples, *extents), dtype=x.dtype)
-        grad_buffer = np.zeros((per_block, multiplier, samples, *extents), dtype=g.dtype)
+        source_buffer = layout.buffer(per_block, x.dtype)
+        grad_buffer = np.zeros((per_block, multiplier, samples, *layout.extents), dtype=g.dtype)
         for n0, c0 in blocks[start:stop]:
             n1, c1 = min(batch, n0 + samples), min(channels, c0 + per_block)
             count, width = n1 - n0, c1 - c0
-            for phase_index, targets, sources in fills:
-                source_buffer[(slice(0, width), phase_index, slice(0, count), *targets)] = x[
-                    (slice(n0, n1), slice(c0, c1), *sources)
-                ].swapaxes(0, 1)
+            layout.fill(source_buffer, x, n0, n1, c0, c1)
             grad_buffer[(slice(0, width), slice(None), slice(0, count), *valid)] = grads[n0:n1, c0:c1].transpose(
                 channel_first
             )
