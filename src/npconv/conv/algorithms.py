@@ -289,11 +289,6 @@ def window_view(
     return as_strided(x, shape=shape, strides=strides, writeable=False)
 
 
-def tap_view(x: np.ndarray, offset: Sequence[int], stride: Sequence[int], out: Sequence[int]) -> np.ndarray:
-    """x[..., offset + o·stride] for o < out along each spatial dim: the plane one kernel tap reads."""
-    return x[(..., *(slice(k, k + s * (o - 1) + 1, s) for k, s, o in zip(offset, stride, out)))]
-
-
 def output_shape(x_shape: Sequence[int], w_shape: Sequence[int], stride, padding: Pairs, dilation) -> tuple[int, ...]:
     spatial = [lo + size + hi for size, (lo, hi) in zip(x_shape[2:], padding)]
     out = [max(output_extent(s, k, st, d), 0) for s, k, st, d in zip(spatial, w_shape[2:], stride, dilation)]
