@@ -57,8 +57,9 @@ IN_PLACE_BLOCK = 1 << 18
 # 28², 192 channels, 5.8 → 10.3 ms in place; stacking to 2¹³ against 2¹²: 28² 7.3 → 5.8 ms).
 MIN_RUN = 1 << 13
 IN_PLACE_MIN_PLANE = 1 << 11
-# Blocks of the stride-1 depthwise weight gradient: samples × padded positions per channel block (measured
-# best between 2¹⁷ and 2¹⁸: MobileNet 3×3 at 56², 144 channels, batch 8, 12.8 → 9.7 ms).
+# Blocks of the depthwise weight gradient over stride phases: samples × phase-plane positions per channel
+# block (measured best between 2¹⁷ and 2¹⁸ at stride 1: MobileNet 3×3 at 56², 144 channels, batch 8,
+# 12.8 → 9.7 ms, before planes that large moved to ``grad_weight_depthwise_in_place``).
 DEPTHWISE_GRAD_BLOCK = 1 << 18
 THREADS = min(4, os.cpu_count() or 1)
 
