@@ -43,11 +43,12 @@ from numpy.lib.stride_tricks import as_strided
 # 58 MB block: 20.4 against 16.7 ms in blocks within this size).
 WORKSPACE_BYTES = 32 * 2**20 - 2**17
 # Blocks of elementwise work (depthwise taps) aim at this many output elements: large enough that each NumPy
-# call does tens of microseconds of work (many short calls from two threads queue for the GIL: the MobileNet
-# 3×3 s2 at 56², 144 channels, batch 8, ran slower on two threads than on one with blocks of 2¹⁵), small enough
-# to stay in cache. Measured best among 2¹⁶ … 2¹⁹ on the suite's depthwise cases; taps read straight from x
-# (``depthwise_in_place``, no padded copy) do best with twice as many (112², 32 channels, batch 8: 10.7
-# against 12.3 ms).
+# call does tens of microseconds of work (many short calls from two threads hand the GIL back and forth: the
+# MobileNet 3×3 s2 at 56², 144 channels, batch 8, ran slower on two threads than on one with blocks of 2¹⁵),
+# small enough to stay in cache. Measured best among 2¹⁶ … 2¹⁹ on the suite's depthwise cases; taps read
+# straight from x (``depthwise_in_place``, no padded copy) do best with twice as many (3×3 at 56², 144
+# channels, batch 8: 52, 25, 15, 13 and 17 ms for blocks of 2¹⁵ … 2¹⁹; 112², 32 channels: 48, 24, 13, 11
+# and 12 ms).
 ELEMENTWISE_BLOCK = 1 << 17
 IN_PLACE_BLOCK = 1 << 18
 # NumPy's arithmetic costs about 0.2 µs per row a call spans on top of ~0.2 ns per float32 element, so rows
