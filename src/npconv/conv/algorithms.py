@@ -957,16 +957,30 @@ def conv_col2im(
 
 
 def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, groups: int) -> np.ndarray:
-    """dW for a 1×…×1 kernel: dW[g] = Σ_n g[n, g] · x[n, g]ᵀ over the positions each output reads."""
+    """dW for a 1×…×1 kernel: dW[g] = Σ_n g[n, g] · x[n, g]ᵀ over the positions each output reads, summed by
+    ``sum_over_samples`` (on the pool, whole samples per worker, each product with the larger channel count
+    as its rows: dWᵀ[g] += x[n, g] · g[n, g]ᵀ when there are more input channels)."""
     x = pad_zeros(x, padding)
     x = x[(..., *(slice(0, s * (o - 1) + 1, s) for s, o in zip(stride, g.shape[2:])))]
     batch, channels = x.shape[:2]
     out_channels = g.shape[1]
-    columns = x.reshape(batch, groups, channels // groups, -1)
     grads = g.reshape(batch, groups, out_channels // groups, -1)
-    result = np.zeros((groups, out_channels // groups, channels // groups), dtype=np.result_type(x, g))
-    for n in range(batch):
-        result += parallel_matmul(grads[n], columns[n].swapaxes(-1, -2))
+    transposed = getattr(_blas, "limited", False) and channels > out_channels
+    per_in, per_out = channels // groups, out_channels // groups
+    shape = (groups, per_in, per_out) if transposed else (groups, per_out, per_in)
+
+    def add_block(start: int, stop: int, partial: np.ndarray) -> None:
+        columns = x[start:stop].reshape(stop - start, groups, per_in, -1)  # a copy if x is strided
+        for n in range(stop - start):
+            if transposed:
+                partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
+            else:
+                partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
+
+    sample_bytes = channels * math.prod(g.shape[2:]) * x.itemsize
+    result = sum_over_samples(batch, sample_bytes, shape, np.result_type(x, g), add_block)
+    if transposed:
+        result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, channels // groups, *([1] * (x.ndim - 2)))
 
 
