@@ -224,6 +224,49 @@ def test_backward_with_explicit_gradient() -> None:
     np.testing.assert_array_equal(a.grad.numpy(), [2.0, 20.0])
 
 
+def test_leaf_gradients_never_alias_the_upstream_gradient() -> None:
+    """A gradient that an operation passes on unchanged (or as a view) reaches the leaf as a copy: writing
+    into ``.grad`` must not change the caller's upstream gradient, nor a second leaf's ``.grad``."""
+    a = npconv.tensor(np.ones((2, 3)), requires_grad=True)
+    b = npconv.tensor(np.ones((2, 3)), requires_grad=True)
+    upstream = npconv.tensor(np.arange(6.0).reshape(2, 3))
+    (a + b).backward(upstream)
+    for leaf in (a, b):
+        assert not np.shares_memory(leaf.grad.numpy(), upstream.numpy())
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    c = npconv.tensor(np.ones(6), requires_grad=True)
+    c.reshape(2, 3).backward(upstream)
+    assert not np.shares_memory(c.grad.numpy(), upstream.numpy())
+
+
+def test_convolution_gradients_are_kept_without_a_copy_and_still_accumulate() -> None:
+    """The convolution's gradients are new arrays, which its leaves keep as ``.grad`` (no copy): they share
+    no memory with the upstream gradient, the inputs or each other, in-place writes to one leave the others
+    alone, and a second backward accumulates into a new array, as in torch."""
+    rng = np.random.default_rng(3)
+    x = npconv.tensor(rng.standard_normal((2, 4, 7, 6)), requires_grad=True)
+    w = npconv.tensor(rng.standard_normal((5, 4, 3, 3)), requires_grad=True)
+    b = npconv.tensor(rng.standard_normal(5), requires_grad=True)
+    g = rng.standard_normal((2, 5, 7, 6))
+    upstream = npconv.tensor(g.copy())
+    npconv.nn.functional.conv2d(x, w, b, padding=1).backward(upstream)
+    grads = [t.grad.numpy() for t in (x, w, b)]
+    tx, tw, tb = (torch.tensor(t.detach().numpy(), requires_grad=True) for t in (x, w, b))
+    torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(torch.tensor(g))
+    for ours, theirs in zip(grads, (tx.grad, tw.grad, tb.grad)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+        for other in (upstream.numpy(), x.detach().numpy(), w.detach().numpy(), *(o for o in grads if o is not ours)):
+            assert not np.shares_memory(ours, other)
+    first = [grad.copy() for grad in grads]
+    x.grad.numpy()[...] = 0.0
+    np.testing.assert_array_equal(upstream.numpy(), g)
+    np.testing.assert_array_equal(w.grad.numpy(), first[1])
+    npconv.nn.functional.conv2d(x, w, b, padding=1).backward(upstream)
+    np.testing.assert_allclose(x.grad.numpy(), first[0], rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first[1], rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), 2 * first[2], rtol=1e-12)
+
+
 def test_backward_of_tensor_without_grad_raises_like_torch() -> None:
     with pytest.raises(RuntimeError, match="does not require grad"):
         npconv.tensor([1.0]).sum().backward()

@@ -126,6 +126,12 @@ class Node:
 class Function:
     """Base class of differentiable operations; subclasses define ``forward`` and ``backward``."""
 
+    # True when every array ``backward`` returns is newly allocated and referenced nowhere else: a leaf
+    # whose ``.grad`` is None then keeps that array as its gradient instead of a copy (as torch keeps a
+    # gradient buffer that nothing else holds). Otherwise the leaf gets a copy, since a gradient may be the
+    # upstream gradient itself or a view of it.
+    fresh_gradients = False
+
     @staticmethod
     def forward(ctx: Context, *args: Any) -> np.ndarray:
         raise NotImplementedError
@@ -193,7 +199,7 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
                     f"for an input of shape {list(parent.shape)}"
                 )
             if parent._node is None:
-                _accumulate_into_grad(parent, parent_grad)
+                _accumulate_into_grad(parent, parent_grad, fresh=node.function.fresh_gradients)
             elif id(parent) in pending:
                 pending[id(parent)] = pending[id(parent)] + parent_grad
             else:
@@ -221,11 +227,14 @@ def _reverse_topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def _accumulate_into_grad(tensor: Tensor, grad: np.ndarray) -> None:
+def _accumulate_into_grad(tensor: Tensor, grad: np.ndarray, fresh: bool = False) -> None:
+    """Add ``grad`` to ``tensor.grad`` (a new array each time, so that a ``.grad`` someone holds is never
+    changed behind their back). ``fresh``: ``grad`` is referenced nowhere else and may become ``.grad``."""
     from .tensor import Tensor
 
     grad = np.asarray(grad, dtype=tensor._array.dtype)
     if tensor.grad is None:
-        tensor.grad = Tensor._wrap(np.array(grad, copy=True))
+        fresh = fresh and grad.flags.c_contiguous and grad.flags.writeable
+        tensor.grad = Tensor._wrap(grad if fresh else np.array(grad, copy=True))
     else:
         tensor.grad._array = tensor.grad._array + grad

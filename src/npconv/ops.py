@@ -498,7 +498,11 @@ class Convolution(Function):
     """y = conv_general(x, w) + b for a validated ``ConvCall``; both gradients by the same primitive.
 
     For a transposed call the primitive runs with the flipped, channel-swapped kernel (an involution,
-    so the weight gradient maps back through the same transform)."""
+    so the weight gradient maps back through the same transform). Its gradients are new arrays
+    (``fresh_gradients``): the primitive writes every result into a buffer of its own, and ``backward``
+    copies any that would share memory with its inputs."""
+
+    fresh_gradients = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, call: Any) -> np.ndarray:
@@ -536,7 +540,14 @@ class Convolution(Function):
                 grad_w = primitive.flip_and_swap_channels(grad_w, call.groups)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, *range(2, grad.ndim)))
-        return grad_x, grad_w, grad_b, None
+        return tuple(_not_sharing(result, grad, x, kernel) for result in (grad_x, grad_w, grad_b)) + (None,)
+
+
+def _not_sharing(result: np.ndarray | None, *arrays: np.ndarray) -> np.ndarray | None:
+    """``result``, or a copy of it if it may share memory with any of ``arrays``."""
+    if result is None or not any(np.may_share_memory(result, array) for array in arrays):
+        return result
+    return result.copy()
 
 
 def _nonfinite_weights_skip_padding(call: Any, dtype: np.dtype) -> bool:
