@@ -658,3 +658,61 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
         assert getattr(algorithms._blas, "limited", False) == pooled
         result = winograd.grad_weight_winograd(x, g, pads)
     assert relative_error(result, expected) < 1e-12
+
+
+SHARE_CASES = [
+    # (name, input, weight, padding, workspace in samples' scratch (None: the default), SHARE_TILES,
+    # the sample counts of the groups of samples, shares per group)
+    ("whole samples", (4, 16, 9, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1, 1), 1),
+    ("odd batch in rows of tiles", (3, 16, 9, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1), 2),
+    ("workspace of one sample", (2, 16, 12, 9), (12, 16, 3, 3), 1, 1, 1, (1, 1), 2),
+    # two workers need 2 / 0.35 → 6 parts of a sample: rows of 2 of its 7 rows of tiles, 4 shares
+    ("workspace of a third of a sample", (2, 16, 14, 9), (12, 16, 3, 3), 1, 0.35, 1, (1, 1), 4),
+    ("unpadded, wide padding", (3, 16, 11, 8), (12, 16, 3, 3), (3, 0), None, 1, (1, 1, 1), 2),
+    ("3d odd batch", (3, 8, 5, 6, 7), (6, 8, 3, 3, 3), 1, None, 1, (1, 1, 1), 2),
+    # 9 tiles a sample, at least 20 a share: 3 samples a share, at most half the batch, in as many groups as
+    # the two workers share evenly, as even as they come
+    ("samples with few tiles together", (6, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (3, 3), 1),
+    ("samples with few tiles, at most half the batch", (4, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 2), 1),
+    ("samples with few tiles, regrouped for the workers", (8, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 2, 2, 2), 1),
+    ("samples with few tiles, odd batch", (5, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 3), 1),
+]
+
+
+@pytest.mark.parametrize("case", SHARE_CASES, ids=[case[0] for case in SHARE_CASES])
+def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the pool, Winograd's forward runs in shares (whole samples, or rows of tiles of one) that each
+    pad their own rows and go through the whole pipeline, or several samples with few tiles: results
+    (forward and the input gradient, also a Winograd convolution) equal torch's for even and odd batches,
+    cropped outputs, wide padding, 3-d and a workspace that holds a sample's scratch only in parts; the
+    shares follow the rule."""
+    _, input_shape, weight_shape, padding, workspace, share_tiles, groups, per_group = case
+    name = functional_name(False, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, False, 1, np.float64)
+    kwargs = {"padding": padding}
+    reference, g = torch_run(name, x, w, b, kwargs)
+    for threshold in ("MIN_CHANNELS", "MIN_WORK"):
+        monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
+    monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    monkeypatch.setattr(winograd, "SHARE_TILES", share_tiles)
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    pads = [(p, p) for p in ((padding,) * (x.ndim - 2) if isinstance(padding, int) else padding)]
+    if workspace is not None:
+        sample_bytes = winograd.block_bytes(x.shape, w.shape, pads, x.dtype)
+        monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", int(workspace * sample_bytes))
+    shares: list[tuple[int, ...]] = []
+    original = winograd._convolve_block
+
+    def counting(padded, kernel, target, bias):
+        shares.append(target.shape)
+        return original(padded, kernel, target, bias)
+
+    monkeypatch.setattr(winograd, "_convolve_block", counting)
+    with algorithms.single_threaded_blas(1):
+        y = winograd.conv_winograd(x, w, pads, b)
+    assert relative_error(y, reference[0]) < 1e-12
+    assert sorted(shape[0] for shape in shares) == sorted(size for size in groups for _ in range(per_group))
+    ours = npconv_run(name, x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label

@@ -150,6 +150,12 @@ def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> 
         future.result()
 
 
+def run_on_pool(function: Callable[[int, int], None], total: int) -> None:
+    """Call ``function(i, i + 1)`` for every i in ``range(total)``, on the pool when there are several: each
+    worker takes the next task when it is done with one."""
+    _run_blocks(function, total, 1)
+
+
 _blas = threading.local()
 _controller = None
 # Below this many multiply-adds a call runs as it comes: switching BLAS threads would cost more than it saves.
@@ -166,6 +172,12 @@ def _blas_controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController, 
         else:
             _controller = ThreadpoolController()
     return _controller
+
+
+def on_the_pool() -> bool:
+    """Whether the calling thread is inside ``single_threaded_blas`` with more than one pool thread: work
+    split over the pool then runs beside BLAS calls that use one thread each."""
+    return THREADS > 1 and getattr(_blas, "limited", False)
 
 
 @contextmanager
