@@ -141,6 +141,15 @@ CASES = [
         {"conv_winograd", "grad_weight_winograd"},
     ),
     ("winograd unpadded", False, (3, 128, 18, 14), (128, 128, 3, 3), {}, {"conv_winograd", "grad_weight_winograd"}),
+    # 36 tiles: enough for a single sample (MIN_TILES_ONE_SAMPLE), not for a batch
+    (
+        "winograd single sample",
+        False,
+        (1, 256, 12, 12),
+        (256, 256, 3, 3),
+        {"padding": 1},
+        {"conv_winograd", "grad_weight_winograd"},
+    ),
     (
         "winograd 3d",
         False,

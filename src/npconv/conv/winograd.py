@@ -35,8 +35,12 @@ KERNEL_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5],
 # channels ran level with the unfold at best and 16 channels up to 2× slower; (8, 64, 16, 16) took 0.71× the
 # unfold's time, (1, 64, 28, 28) 1.18×, (2, 256, 14, 14) 0.72× and (1, 512, 7, 7) 2.9×. In 3-d the unfold's
 # matrix is 27 rows per channel and Winograd wins earlier: (2, 16, 16, 16, 16) 0.83×, (2, 32, 16, 16, 16) 0.85×.
+# A single sample (products on BLAS's own threads) wins from MIN_TILES_ONE_SAMPLE tiles: (1, 256, 12, 12),
+# 36 tiles, 0.80×, (1, 256, 14, 14) 0.83×, (1, 512, 12, 12) 0.77×; a batch of 48 tiles does not: (3, 512, 7, 7)
+# 1.19×, (3, 256, 8, 8) 1.12×, (4, 256, 7, 7) 1.02×.
 MIN_CHANNELS = {2: 64, 3: 16}
 MIN_TILES = 64
+MIN_TILES_ONE_SAMPLE = 36
 MIN_WORK = {2: 1 << 21, 3: 1 << 18}
 # A 3-d block is made channels-last in two copies when each plane has at least this many elements.
 PLANE_FIRST = 256
@@ -85,7 +89,7 @@ def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> 
         return False
     tiles = x_shape[0] * math.prod(tile_counts(x_shape[2:], padding))
     return (
-        tiles >= MIN_TILES
+        tiles >= (MIN_TILES_ONE_SAMPLE if x_shape[0] == 1 else MIN_TILES)
         and tiles * x_shape[1] * w_shape[0] >= MIN_WORK[ndim]
         and block_bytes(x_shape, w_shape, padding, dtype) <= algorithms.WORKSPACE_BYTES
     )
