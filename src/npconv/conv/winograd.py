@@ -218,12 +218,13 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None
     """y = conv(x zero-padded by ``padding``, w) (+ bias per output channel) for a (O, C, 3, 3) or
     (O, C, 3, 3, 3) kernel, stride 1; per spatial dim out = lo + size + hi − 2.
 
-    On the thread pool a batch is split into shares of whole samples (or of rows of tiles), each run by one
-    worker through the whole pipeline (padding, input transform, products on single-threaded BLAS, output
+    On the thread pool a batch is split into shares (``_convolve_by_shares``), each run by one worker
+    through the whole pipeline (padding, input transform, products on single-threaded BLAS, output
     transform) while its scratch is still in cache, with no wait for the other worker between stages
-    (ResNet 3×3 at 56², batch 8: 32.5 → 28.7 ms; 28², batch 8: 22.1 → 19.6 ms). Otherwise (a single
-    sample, on BLAS's own threads) it works stage by stage in blocks of samples. The scratch in use stays
-    within ``algorithms.WORKSPACE_BYTES`` either way."""
+    (against each stage split over both workers: ResNet 3×3 at 56², batch 8, 34.7 → 32.0 ms; 28², batch 8,
+    24.1 → 23.0 ms; Conv3d at 16³, batch 2, 10.5 → 9.3 ms). Otherwise (a single sample, on BLAS's own
+    threads) it works stage by stage in blocks of samples. The scratch in use stays within
+    ``algorithms.WORKSPACE_BYTES`` either way."""
     batch, channels, *spatial = x.shape
     out_channels = w.shape[0]
     out = [lo + size + hi - 2 for size, (lo, hi) in zip(spatial, padding)]
@@ -263,9 +264,11 @@ SHARE_TILES = 150
 
 
 def _convolve_by_shares(x: np.ndarray, kernel: np.ndarray, padding, tiles, sample_bytes: int, bias, y: np.ndarray) -> None:
-    """``conv_winograd`` on the pool: shares of whole samples when the batch splits evenly over the workers
-    and their scratch fits the workspace together, else each sample in rows of tiles (of the first spatial
-    dim), enough shares per sample for both. Each share pads its own rows, so shares are independent."""
+    """``conv_winograd`` on the pool, in shares that the workers take one at a time: groups of samples with
+    at least SHARE_TILES tiles (at most half the batch per group, as many groups as the workers share
+    evenly); single samples when they have that many tiles, split into rows of tiles (of the first spatial
+    dim) when the batch does not split evenly over the workers or the workers' scratch would not fit the
+    workspace together. Each share pads its own rows, so shares are independent."""
     batch, workers = x.shape[0], algorithms.THREADS
     # samples with few tiles go several to a share, so that the products stay wide enough for BLAS
     samples = min(
