@@ -265,7 +265,7 @@ SHARE_TILES = 150
 
 def _convolve_by_shares(x: np.ndarray, kernel: np.ndarray, padding, tiles, sample_bytes: int, bias, y: np.ndarray) -> None:
     """``conv_winograd`` on the pool, in shares that the workers take one at a time: groups of samples with
-    at least SHARE_TILES tiles (at most half the batch per group, as many groups as the workers share
+    at least SHARE_TILES tiles (at most a worker's part of the batch, as many groups as the workers share
     evenly); single samples when they have that many tiles, split into rows of tiles (of the first spatial
     dim) when the batch does not split evenly over the workers or the workers' scratch would not fit the
     workspace together. Each share pads its own rows, so shares are independent."""
