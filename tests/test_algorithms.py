@@ -631,6 +631,52 @@ print(os.waitstatus_to_exitcode(status))
     assert int(result.stdout) == 0
 
 
+@pytest.mark.parametrize(
+    "shape, flips",
+    [
+        ((6, 5, 3, 3), (2, 3)),
+        ((6, 5, 3, 3), (3,)),
+        ((6, 5, 3, 3), ()),
+        ((4, 1, 3, 3), (2, 3)),
+        ((3, 4, 3, 3, 3), (2, 3, 4)),
+        ((3, 4, 3, 3, 3), (2, 4)),
+    ],
+)
+@pytest.mark.parametrize("exchanged", [False, True], ids=["channels-in-place", "channels-exchanged"])
+def test_winograd_kernel_transform_of_flipped_and_exchanged_views(shape, flips, exchanged: bool) -> None:
+    """A kernel given as a view with flipped axes and/or its channel axes exchanged (as the input gradient
+    passes it) transforms to exactly what its contiguous copy does, computed from the definition
+    U[ξ] = Σ_t (G ⊗ … ⊗ G)[ξ, t] · w[:, :, t]."""
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal(shape)
+    view = np.flip(base, axis=flips) if flips else base
+    if exchanged:
+        view = view.swapaxes(0, 1)
+    copy = np.ascontiguousarray(view)
+    expected = np.einsum("xt,oct->xoc", winograd.kernel_transform(base.ndim - 2), copy.reshape(*copy.shape[:2], -1))
+    result = winograd.transform_kernel(view)
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_winograd_input_gradient_kernel_is_transformed_without_a_copy_of_the_kernel(ndim: int) -> None:
+    """The input gradient's kernel (w flipped, channels exchanged: a view) is transformed reading w in
+    place: beyond the result, the transform allocates less than half of w's size (a copy of the view into
+    contiguous order would take all of it)."""
+    w = np.random.default_rng(8).standard_normal((96, 80) + (3,) * ndim)
+    view = primitive.flip_and_swap_channels(w, 1)
+    winograd.transform_kernel(view)  # the transform matrices' caches filled
+    tracemalloc.start()
+    try:
+        result = winograd.transform_kernel(view)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.shape == (4**ndim, 80, 96)
+    assert peak - result.nbytes < w.nbytes / 2
+
+
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
 def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Winograd weight gradient accumulated over blocks of one sample (and, on the pool, over the
