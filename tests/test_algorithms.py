@@ -31,6 +31,7 @@ ALGORITHM_NAMES = [
     "conv_depthwise",
     "depthwise_in_place",
     "depthwise_by_phases",
+    "PairedPhases",
     "conv_im2col",
     "conv_polyphase",
     "conv_col2im",
@@ -106,7 +107,31 @@ CASES = [
         (3, 4, 13, 12),
         (4, 1, 3, 3),
         {"stride": 2, "padding": (1, 2), "dilation": (1, 2), "groups": 4},
-        {"conv_depthwise", "depthwise_by_phases", "conv_polyphase", "grad_weight_depthwise"},
+        {"conv_depthwise", "depthwise_by_phases", "PairedPhases", "conv_polyphase", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise paired 1d multiplier 2",  # stride 2 along the last axis: rows kept as complex pairs
+        False,
+        (2, 3, 11),
+        (6, 1, 4),
+        {"stride": 2, "padding": 2, "groups": 3},
+        {"conv_depthwise", "depthwise_by_phases", "PairedPhases", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise paired 3d odd dilation",  # last-axis taps at offsets 0, 3, 6: real, imaginary, real parts
+        False,
+        (2, 2, 5, 4, 13),
+        (2, 1, 2, 3, 3),
+        {"stride": (1, 3, 2), "padding": (0, 1, 3), "dilation": (1, 1, 3), "groups": 2},
+        {"conv_depthwise", "depthwise_by_phases", "PairedPhases", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise paired even dilation unpadded",  # last-axis offsets 0, 2, 4: real parts only
+        False,
+        (1, 3, 6, 12),
+        (3, 1, 2, 3),
+        {"stride": 2, "dilation": (1, 2), "groups": 3},
+        {"conv_depthwise", "depthwise_by_phases", "PairedPhases", "grad_weight_depthwise"},
     ),
     (
         "depthwise strided 3d",
