@@ -535,7 +535,6 @@ class StridePhases:
             ].swapaxes(0, 1)
 
 
-
 class PairedPhases(StridePhases):
     """``StridePhases`` for a stride of 2 along the last axis, whose two phases are not split apart: each
     row of the padded input stays whole, and padded position p of the last axis is part p mod 2 (real,
@@ -603,6 +602,7 @@ def paired_taps(
         for index, part in parts:
             complex_weights[:, :, number] += weights[:, :, index] * (-1j if part else 1)
     return complex_weights, list(enumerate(merged))
+
 
 def depthwise_by_phases(
     x: np.ndarray,
