@@ -588,6 +588,12 @@ def pairs_last_axis(stride, dtype) -> bool:
     return len(stride) > 0 and stride[-1] == 2 and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize >= 4
 
 
+def paired_element(offset: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """The complex element of ``PairedPhases`` that a tap at ``offset`` reads (last-axis offset o div 2) and
+    which part of it (o mod 2: 0 real, 1 imaginary)."""
+    return (*offset[:-1], offset[-1] // 2), offset[-1] % 2
+
+
 def paired_taps(
     weights: np.ndarray, taps: list[tuple[int, tuple[int, ...]]]
 ) -> tuple[np.ndarray, list[tuple[int, tuple[int, ...]]]]:
@@ -596,7 +602,8 @@ def paired_taps(
     their sum. Returns the complex weights (C, m, merged taps) and the merged taps (index, offset)."""
     merged: dict[tuple[int, ...], list[tuple[int, int]]] = {}
     for index, offset in taps:
-        merged.setdefault((*offset[:-1], offset[-1] // 2), []).append((index, offset[-1] % 2))
+        element, part = paired_element(offset)
+        merged.setdefault(element, []).append((index, part))
     complex_weights = np.zeros((*weights.shape[:2], len(merged)), dtype=paired_dtype(weights.dtype))
     for number, parts in enumerate(merged.values()):
         for index, part in parts:
@@ -1172,8 +1179,9 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
     tap_offsets = [tuple(k * d for k, d in zip(tap, dilation)) for tap in taps]
     paired = pairs_last_axis(stride, x.dtype) and x.dtype == g.dtype
     if paired:  # per tap: the complex element it reads (an index into ``elements``) and which part
-        elements = list(dict.fromkeys((*offset[:-1], offset[-1] // 2) for offset in tap_offsets))
-        parts = [(elements.index((*offset[:-1], offset[-1] // 2)), offset[-1] % 2) for offset in tap_offsets]
+        reads = [paired_element(offset) for offset in tap_offsets]
+        elements = list(dict.fromkeys(element for element, _ in reads))
+        parts = [(elements.index(element), part) for element, part in reads]
     else:
         elements = tap_offsets
     layout = (PairedPhases if paired else StridePhases)(
