@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import math
 import os
 import threading
 import time
@@ -33,6 +34,7 @@ ALGORITHM_NAMES = [
     "depthwise_by_phases",
     "PairedPhases",
     "conv_im2col",
+    "conv_im2col_by_groups",
     "conv_polyphase",
     "conv_col2im",
     "grad_weight_pointwise",
@@ -51,6 +53,7 @@ WINOGRAD_NAMES = {"conv_winograd", "grad_weight_winograd", "conv_winograd_dilate
 MATRIX_PRODUCT_PATHS = {
     "conv_pointwise",
     "conv_im2col",
+    "conv_im2col_by_groups",
     "conv_col2im",
     "conv_winograd",
     "grad_weight_winograd",
@@ -147,7 +150,7 @@ CASES = [
         (2, 6, 9, 8),
         (4, 3, 3, 2),
         {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
-        {"conv_im2col", "conv_polyphase", "grad_weight_im2col"},
+        {"conv_im2col_by_groups", "conv_polyphase", "grad_weight_im2col"},
     ),
     (
         "winograd odd output",
@@ -247,7 +250,7 @@ CASES = [
         (1, 4, 3, 4, 3),
         (4, 3, 3, 2, 2),
         {"stride": (2, 1, 2), "padding": (1, 0, 0), "groups": 2},
-        {"conv_polyphase", "conv_im2col", "grad_weight_of_stuffed"},
+        {"conv_polyphase", "conv_im2col_by_groups", "grad_weight_of_stuffed"},
     ),
     # tiny calls: the forward (and, with output channels ≤ input channels, the input gradient) take the
     # small path; the other cases here run with it switched off
@@ -738,6 +741,65 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
         assert getattr(algorithms._blas, "limited", False) == pooled
         result = winograd.grad_weight_winograd(x, g, pads)
     assert relative_error(result, expected) < 1e-12
+
+
+GROUP_TASK_CASES = [
+    # (name, input, weight, keyword arguments, groups a task takes (0: one group's matrix exceeds a worker's
+    # share of the workspace, so the whole block is unfolded at once instead))
+    ("one group a task", (3, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 1),
+    ("three groups a task, a short last one", (2, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 3),
+    ("all groups in one task", (2, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 4),
+    ("strided dilated 1d", (3, 6, 17), (9, 2, 3), {"stride": 2, "dilation": 2, "padding": 2, "groups": 3}, 2),
+    ("3d", (2, 4, 5, 4, 6), (6, 2, 2, 3, 2), {"padding": (1, 0, 1), "groups": 2}, 1),
+    ("groups too large for a task", (2, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 0),
+]
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
+@pytest.mark.parametrize("case", GROUP_TASK_CASES, ids=[case[0] for case in GROUP_TASK_CASES])
+def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, spy: set[str], monkeypatch) -> None:
+    """Grouped convolutions unfold one sample's few groups at a time (forward and weight gradient), in tasks
+    of as many groups as the scratch size allows: forward and all gradients equal torch's in float64 for any
+    number of groups a task, on BLAS's threads and on the pool, and the whole-block unfold takes over when
+    one group's matrix is too large."""
+    _, input_shape, weight_shape, kwargs, per_task = case
+    name = functional_name(False, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, False, kwargs["groups"], np.float64)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    with npconv.no_grad():
+        out_shape = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), None, **kwargs).shape
+    group_bytes = weight_shape[1] * math.prod(weight_shape[2:]) * math.prod(out_shape[2:]) * x.itemsize
+    if per_task:
+        monkeypatch.setattr(algorithms, "GROUP_SCRATCH_BYTES", per_task * group_bytes)
+    else:
+        monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", group_bytes)
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    ours = npconv_run(name, x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert mine.shape == theirs.shape, label
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert "grad_weight_im2col" in spy
+    # the forward alone: which unfold, and how many groups each of its products takes
+    products: list[int] = []
+    original = algorithms.parallel_matmul
+
+    def recording(a, *args, **kwargs_):
+        products.append(a.shape[0])
+        return original(a, *args, **kwargs_)
+
+    monkeypatch.setattr(algorithms, "parallel_matmul", recording)
+    spy.clear()
+    with npconv.no_grad():
+        getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs)
+    if per_task:
+        assert spy == {"conv_im2col_by_groups"}
+        groups = kwargs["groups"]
+        expected = [min(per_task, groups - g0) for g0 in range(0, groups, per_task)] * input_shape[0]
+        assert sorted(products) == sorted(expected)
+    else:
+        assert spy == {"conv_im2col"}
 
 
 SHARE_CASES = [

@@ -745,6 +745,76 @@ def conv_im2col(
     return y
 
 
+# Scratch of one ``conv_im2col_by_groups`` task: the unfolded matrices of a few groups of one sample, sized
+# to stay in cache between the unfold and the product (grouped 3×3, 32 groups of 4 channels at 56², batch 4,
+# interleaved medians: one group a task 12.1 ms, two (0.9 MB) 11.1, four 11.2).
+GROUP_SCRATCH_BYTES = 1 << 20
+
+
+def unfolds_by_groups(w_shape: Sequence[int], out_shape: Sequence[int], groups: int, itemsize: int) -> bool:
+    """Whether a grouped convolution is computed by ``conv_im2col_by_groups``: more than one group, and one
+    group's unfolded matrix of one sample within a worker's share of the workspace."""
+    per_group = w_shape[1] * math.prod(w_shape[2:])
+    return groups > 1 and per_group * math.prod(out_shape[2:]) * itemsize <= WORKSPACE_BYTES // THREADS
+
+
+def groups_per_task(depth: int, positions: int, itemsize: int, groups: int) -> int:
+    """How many groups' unfolded (depth × positions) matrices one task unfolds at once: GROUP_SCRATCH_BYTES."""
+    return max(1, min(groups, GROUP_SCRATCH_BYTES // max(1, depth * positions * itemsize)))
+
+
+def group_windows(padded: np.ndarray, kernel, stride, dilation, groups: int) -> np.ndarray:
+    """A view (N, G, C/G, *kernel, *out) of a padded block: [n, g] copied and reshaped to (C/G·Πk, Πout) is
+    group g's unfolded (im2col) matrix of sample n."""
+    ndim = len(kernel)
+    windows = window_view(padded, kernel, stride, dilation, groups)  # (N, G, C/G, *out, *kernel)
+    return windows.transpose(0, 1, 2, *range(3 + ndim, 3 + 2 * ndim), *range(3, 3 + ndim))
+
+
+def conv_im2col_by_groups(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """im2col for grouped convolutions, run on the pool one sample's few groups at a time: each task unfolds
+    its groups of the padded input into a scratch matrix (C/G·Πk, Πout) per group, small enough to stay in
+    cache, and multiplies it by the group's (O/G, C/G·Πk) weights straight into y (+ bias). Against one
+    unfold of the whole block followed by its products (``conv_im2col``), whose matrices of small groups are
+    written to memory and read back for products of a few rows each (interleaved medians, forward): 3×3 with
+    32 groups of 4 channels at 56², batch 4, 19.5 → 14.7 ms; 32 groups of 8 at 28², batch 8, 22.0 → 18.9;
+    2 groups of 32 at 56², batch 8, 37.4 → 30.3. Per spatial dim out = floor((lo + size + hi − d·(k − 1) −
+    1) / stride) + 1."""
+    batch, channels = x.shape[:2]
+    out_channels, per_group, *kernel = w.shape
+    shape = output_shape(x.shape, w.shape, stride, padding, dilation)
+    dtype = np.result_type(x, w)
+    y = np.empty(shape, dtype=dtype)
+    if y.size == 0 or per_group == 0 or math.prod(kernel) == 0:
+        return conv_im2col(x, w, stride, padding, dilation, groups, bias)
+    depth, positions = per_group * math.prod(kernel), math.prod(shape[2:])
+    windows = group_windows(pad_zeros(x.astype(dtype, copy=False), padding), kernel, stride, dilation, groups)
+    weights = w.astype(dtype, copy=False).reshape(groups, out_channels // groups, depth)
+    target = y.reshape(batch, groups, out_channels // groups, positions)
+    biases = grouped_bias(bias, groups)
+    per_task = groups_per_task(depth, positions, y.itemsize, groups)
+    chunks = math.ceil(groups / per_task)
+
+    def work(start: int, stop: int) -> None:
+        scratch = np.empty((per_task, *windows.shape[2:]), dtype=dtype)
+        for task in range(start, stop):
+            n, chunk = divmod(task, chunks)
+            g0, g1 = chunk * per_task, min(groups, (chunk + 1) * per_task)
+            columns = scratch[: g1 - g0]
+            np.copyto(columns, windows[n, g0:g1])
+            group_biases = None if biases is None else biases[g0:g1]
+            parallel_matmul(weights[g0:g1], columns.reshape(g1 - g0, depth, positions), target[n, g0:g1], group_biases)
+
+    tasks = batch * chunks
+    if getattr(_blas, "limited", False):
+        _run_blocks(work, tasks, max(1, math.ceil(tasks / (4 * THREADS))))
+    else:
+        work(0, tasks)
+    return y
+
+
 # Below this many multiply-adds per output channel a convolution is all call overhead: ``conv_im2col_small``
 # skips the blocking, the thread pool and the algorithm search.
 SMALL_WORK = 1 << 15
@@ -838,6 +908,8 @@ def valid_conv(
         return winograd.conv_winograd(x, w, padding, bias)
     if winograd.applies_by_phases(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
         return winograd.conv_winograd_dilated(x, w, padding, dilation, bias)
+    if unfolds_by_groups(w.shape, output_shape(x.shape, w.shape, stride, padding, dilation), groups, x.itemsize):
+        return conv_im2col_by_groups(x, w, stride, padding, dilation, groups, bias)
     return conv_im2col(x, w, stride, padding, dilation, groups, bias)
 
 
@@ -1285,7 +1357,26 @@ def grad_weight_im2col(
             else:
                 partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
 
-    result = sum_over_samples(batch, sample_bytes, shape, dtype, add_block)
+    by_groups = unfolds_by_groups((out_channels, per_group, *kernel), g.shape, groups, x.itemsize)
+    per_task = groups_per_task(depth, math.prod(out_spatial), x.itemsize, groups)
+
+    def add_block_by_groups(start: int, stop: int, partial: np.ndarray) -> None:
+        # one sample's few groups at a time, unfolded into a scratch that stays in cache for its product
+        # (32 groups of 4 channels at 56², batch 4: 14.8 → 12.8 ms; of 8 at 28², batch 8: 22.1 → 19.6)
+        windows = group_windows(pad_zeros(x[start:stop], padding), kernel, stride, dilation, groups)
+        scratch = np.empty((per_task, *windows.shape[2:]), dtype=x.dtype)
+        for n in range(stop - start):
+            for g0 in range(0, groups, per_task):
+                g1 = min(groups, g0 + per_task)
+                columns = scratch[: g1 - g0]
+                np.copyto(columns, windows[n, g0:g1])
+                columns = columns.reshape(g1 - g0, depth, -1)
+                if limited:
+                    partial[g0:g1] += parallel_matmul(columns, grads[start + n, g0:g1].swapaxes(-1, -2))
+                else:
+                    partial[g0:g1] += parallel_matmul(grads[start + n, g0:g1], columns.swapaxes(-1, -2))
+
+    result = sum_over_samples(batch, sample_bytes, shape, dtype, add_block_by_groups if by_groups else add_block)
     if limited:
         result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, per_group, *kernel)
