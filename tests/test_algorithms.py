@@ -743,6 +743,33 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
     assert relative_error(result, expected) < 1e-12
 
 
+@pytest.mark.parametrize(
+    ("input_shape", "out_channels", "split"),
+    [((4, 8, 5, 6), 3, "samples"), ((3, 8, 5, 6), 4, "channels"), ((2, 8, 5, 6), 2, "channels")],
+)
+def test_col2im_scatter_splits_over_samples_or_channels(input_shape, out_channels, split, monkeypatch) -> None:
+    """On the pool, col2im's scatter is split over the output channels, or over the samples when they
+    share out more evenly between the two workers (4 samples rather than 3 channels); the result equals
+    torch's either way."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    x, w, b = make_arrays(input_shape, (input_shape[1], out_channels, 3, 3), True, 1, np.float64)
+    kwargs = {"stride": 2, "padding": 1}
+    reference, g = torch_run("conv_transpose2d", x, w, b, kwargs)
+    splits: list[int] = []
+    original = algorithms.parallel_channels
+
+    def recording(function, total):
+        splits.append(total)
+        return original(function, total)
+
+    monkeypatch.setattr(algorithms, "parallel_channels", recording)
+    with algorithms.single_threaded_blas(1):
+        y = algorithms.conv_col2im(x, w.swapaxes(0, 1)[:, :, ::-1, ::-1], [(1, 1), (1, 1)], (2, 2), (1, 1), 1, b)
+    assert relative_error(y, reference[0]) < 1e-12
+    assert splits == [input_shape[0] if split == "samples" else out_channels]
+
+
 GROUP_TASK_CASES = [
     # (name, input, weight, keyword arguments, groups a task takes (0: one group's matrix exceeds a worker's
     # share of the workspace, so the whole block is unfolded at once instead))

@@ -339,6 +339,12 @@ def parallel_copy(target: np.ndarray, source: np.ndarray) -> None:
     _run_blocks(copy, extent, step)
 
 
+def even_share(total: int) -> float:
+    """How evenly ``total`` items split into THREADS blocks of ceil(total / THREADS): 1.0 when the workers
+    all get the same."""
+    return total / (THREADS * math.ceil(total / THREADS)) if total else 1.0
+
+
 def parallel_channels(function: Callable[[int, int], None], channels: int) -> None:
     """Call ``function(c0, c1)`` on THREADS slices of a channel range, on the thread pool within
     ``single_threaded_blas``; outside it, once over the whole range (as ``parallel_copy``)."""
@@ -1108,18 +1114,18 @@ def conv_col2im(
         columns = np.moveaxis(columns, 1 + ndim, 0)  # a view (n, O, *k, *in)
         target = y[start:stop]
 
-        def scatter(c0: int, c1: int) -> None:  # output channels c0 … c1 − 1
-            part, start_part = target[:, c0:c1], start_value[c0:c1]
+        def scatter(n0: int, n1: int, c0: int, c1: int) -> None:  # samples n0 … n1 − 1, channels c0 … c1 − 1
+            part, start_part = target[n0:n1, c0:c1], start_value[c0:c1]
             for phase, contributions in by_phase.items():
                 sources = [
-                    (columns[(slice(None), slice(c0, c1), *tap, *(place[0] for place in places))], places)
+                    (columns[(slice(n0, n1), slice(c0, c1), *tap, *(place[0] for place in places))], places)
                     for tap, places in contributions
                 ]
                 if len(sources) == 1:
                     source, places = sources[0]
                     np.add(source, start_part, out=part[(slice(None), slice(None), *(place[1] for place in places))])
                     continue
-                dense = np.empty((stop - start, c1 - c0, *phase_extents[phase]), dtype=dtype)
+                dense = np.empty((n1 - n0, c1 - c0, *phase_extents[phase]), dtype=dtype)
                 dense[...] = start_part
                 for source, places in sources:
                     offsets = [place[1].start // d for place, d in zip(places, lhs_dilation)]
@@ -1128,7 +1134,13 @@ def conv_col2im(
                     ] += source
                 part[(slice(None), slice(None), *(slice(r, None, d) for r, d in zip(phase, lhs_dilation)))] = dense
 
-        parallel_channels(scatter, out_channels)
+        # split over the channels, or over the samples when they share out more evenly between the workers
+        # (the stem's input gradient, 3 channels of 4 samples: by channels two workers did 2 and 1)
+        count = stop - start
+        if even_share(count) > even_share(out_channels):
+            parallel_channels(lambda n0, n1: scatter(n0, n1, 0, out_channels), count)
+        else:
+            parallel_channels(lambda c0, c1: scatter(0, count, c0, c1), out_channels)
 
     step = _samples_per_block(batch, sample_bytes)
     for start in range(0, batch, step):
