@@ -20,6 +20,7 @@ reference.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -446,18 +447,22 @@ def _to_phases(x: np.ndarray, padding, dilation) -> np.ndarray:
     padded = algorithms.pad_zeros(x, grown)
     split = padded.reshape(batch, channels, *(n for q, d in zip(shape[2:], dilation) for n in (q, d)))
     order = (0, *(3 + 2 * i for i in range(ndim)), 1, *(2 + 2 * i for i in range(ndim)))
-    return np.ascontiguousarray(split.transpose(order)).reshape(shape)
+    phases = split.transpose(order)
+    result = np.empty(phases.shape, dtype=x.dtype)
+    algorithms.parallel_copy(result, phases)
+    return result.reshape(shape)
 
 
 def _from_phases(phases: np.ndarray, batch: int, dilation, out) -> np.ndarray:
     """The inverse of ``_to_phases`` for outputs: (N·Πd, O, *q) → (N, O, *out), position r + d·j of each
-    dim taken from phase r's j-th output (the surplus cut off)."""
-    ndim = len(dilation)
-    q = phases.shape[2:]
-    split = phases.reshape(batch, *dilation, phases.shape[1], *q)
-    order = (0, ndim + 1, *(n for i in range(ndim) for n in (ndim + 2 + i, 1 + i)))
-    whole = split.transpose(order).reshape(batch, phases.shape[1], *(a * d for a, d in zip(q, dilation)))
-    return np.ascontiguousarray(whole[(slice(None), slice(None), *(slice(0, o) for o in out))])
+    dim taken from phase r's j-th output (the surplus cut off); one copy per phase, on the pool."""
+    split = phases.reshape(batch, *dilation, phases.shape[1], *phases.shape[2:])
+    result = np.empty((batch, phases.shape[1], *out), dtype=phases.dtype)
+    for phase in itertools.product(*(range(d) for d in dilation)):
+        target = result[(slice(None), slice(None), *(slice(r, None, d) for r, d in zip(phase, dilation)))]
+        source = split[(slice(None), *phase, slice(None), *(slice(0, n) for n in target.shape[2:]))]
+        algorithms.parallel_copy(target, source)
+    return result
 
 
 def conv_winograd_dilated(
