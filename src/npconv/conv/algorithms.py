@@ -1336,20 +1336,25 @@ def sum_over_samples(
     103 → 55 ms against splitting every product in halves, whose two single-threaded BLAS calls slow each
     other down."""
     workers = min(THREADS, batch) if getattr(_blas, "limited", False) else 1
-    partials = np.zeros((workers, *shape), dtype=dtype)
+    partials: list[np.ndarray | None] = [None] * workers
     share = math.ceil(batch / workers)
     step = max(1, min(share, WORKSPACE_BYTES // workers // max(sample_bytes, 1)))
 
     def worker(index: int, _: int) -> None:
+        # each worker zeroes its own partial sum (the Winograd weight gradient's, 256 channels: 4 MiB)
+        partial = partials[index] = np.zeros(shape, dtype=dtype)
         last = min(batch, (index + 1) * share)
         for start in range(index * share, last, step):
-            add_block(start, min(last, start + step), partials[index])
+            add_block(start, min(last, start + step), partial)
 
     if workers == 1:
         worker(0, 1)
         return partials[0]
     _run_blocks(worker, workers, 1)
-    return partials.sum(axis=0)
+    total = partials[0]
+    for partial in partials[1:]:
+        total += partial
+    return total
 
 
 def grad_weight_im2col(
