@@ -706,6 +706,60 @@ def test_winograd_input_gradient_kernel_is_transformed_without_a_copy_of_the_ker
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
+@pytest.mark.parametrize(
+    "input_shape, weight_shape, kwargs",
+    [
+        ((3, 6, 9, 8), (5, 6, 3, 3), {"padding": 1}),
+        ((2, 4, 7, 8), (4, 4, 3, 3), {"padding": (0, 2)}),
+        ((2, 6, 11, 10), (5, 6, 3, 3), {"padding": 2, "dilation": 2}),
+        ((2, 3, 5, 6, 4), (4, 3, 3, 3, 3), {"padding": 1}),
+    ],
+    ids=["2d", "2d uneven padding, square channels", "2d dilated", "3d"],
+)
+def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
+    input_shape, weight_shape, kwargs, pooled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the forward and the input gradient both computed by Winograd, the kernel is transformed once:
+    the input gradient takes the forward's U with its channel axes exchanged and transform slots 0 and 3
+    exchanged; forward and all gradients equal torch's in float64. Without an input gradient to compute,
+    nothing is kept."""
+    for threshold in ("MIN_CHANNELS", "MIN_WORK"):
+        monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
+    monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    monkeypatch.setattr(winograd, "MIN_TILES_ONE_SAMPLE", 1)
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    transformed: list[tuple[int, ...]] = []
+    reflected: list[bool] = []
+    original_transform, original_block = winograd.transform_kernel, winograd._convolve_block
+
+    def counting_transform(w):
+        transformed.append(w.shape)
+        return original_transform(w)
+
+    def recording_block(padded, kernel, target, bias, slots=winograd.SLOTS):
+        reflected.append(slots == winograd.REFLECTED_SLOTS)
+        return original_block(padded, kernel, target, bias, slots)
+
+    monkeypatch.setattr(winograd, "transform_kernel", counting_transform)
+    monkeypatch.setattr(winograd, "_convolve_block", recording_block)
+    name = functional_name(False, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, False, 1, np.float64)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    ours = npconv_run(name, x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert mine.shape == theirs.shape, label
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert transformed == [weight_shape]
+    assert True in reflected and False in reflected
+    # the input needs no gradient: the forward keeps no transform
+    tensors = [npconv.tensor(x), npconv.tensor(w, requires_grad=True), npconv.tensor(b, requires_grad=True)]
+    y = getattr(F, name)(*tensors, **kwargs)
+    assert y.grad_fn is not None and y._node.ctx.transforms is None
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
 def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Winograd weight gradient accumulated over blocks of one sample (and, on the pool, over the
     workers' partial sums) equals torch's, whatever the blocking."""
@@ -873,9 +927,9 @@ def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.Monkey
     shares: list[tuple[int, ...]] = []
     original = winograd._convolve_block
 
-    def counting(padded, kernel, target, bias):
+    def counting(padded, kernel, target, *args):
         shares.append(target.shape)
-        return original(padded, kernel, target, bias)
+        return original(padded, kernel, target, *args)
 
     monkeypatch.setattr(winograd, "_convolve_block", counting)
     with algorithms.single_threaded_blas(1):

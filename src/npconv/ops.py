@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import Context, Function
-from .conv import primitive
+from .conv import primitive, winograd
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -516,7 +516,9 @@ class Convolution(Function):
             if b is not None:
                 y += b.reshape(1, -1, *([1] * (y.ndim - 2)))
         else:
-            y = primitive.conv_general(x, kernel, *args, bias=b)
+            # a Winograd forward keeps its kernel transform for the input gradient, which reuses it
+            ctx.transforms = winograd.KernelTransforms() if ctx.needs_input_grad[0] else None
+            y = primitive.conv_general(x, kernel, *args, bias=b, transforms=ctx.transforms)
         ctx.save_for_backward(x, kernel)
         ctx.call = call
         return y if call.batched else y[0]
@@ -532,7 +534,8 @@ class Convolution(Function):
         args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = primitive.conv_general_grad_input(grad, kernel, x.shape[2:], *args)
+            transforms = getattr(ctx, "transforms", None)
+            grad_x = primitive.conv_general_grad_input(grad, kernel, x.shape[2:], *args, transforms=transforms)
             grad_x = grad_x if call.batched else grad_x[0]
         if ctx.needs_input_grad[1]:
             grad_w = primitive.conv_general_grad_weight(x, grad, kernel.shape[2:], *args)

@@ -34,9 +34,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from itertools import product
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+if TYPE_CHECKING:
+    from . import winograd
 
 # Largest scratch (unfolded matrix, padded block) one step may build; larger problems are chunked. Just under
 # 32 MiB, glibc's largest mmap threshold (see keep_scratch_memory_mapped): a buffer above it is mapped
@@ -913,9 +917,11 @@ def valid_conv(
     groups: int,
     padding: Pairs | None = None,
     bias: np.ndarray | None = None,
+    transforms: winograd.KernelTransforms | None = None,
 ) -> np.ndarray:
     """The convolution of x (zero-padded by ``padding``) with w, plus ``bias`` (O,) per output channel when
-    given, by the algorithm suited to the shapes."""
+    given, by the algorithm suited to the shapes; ``transforms`` keeps (or supplies) a Winograd kernel
+    transform between a forward pass and its input gradient."""
     stride, dilation = tuple(stride), tuple(dilation)
     padding = [(0, 0)] * (x.ndim - 2) if padding is None else [tuple(pair) for pair in padding]
     if is_depthwise(x.shape, w.shape, groups):
@@ -925,9 +931,9 @@ def valid_conv(
     from . import winograd
 
     if winograd.applies(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
-        return winograd.conv_winograd(x, w, padding, bias)
+        return winograd.conv_winograd(x, w, padding, bias, transforms)
     if winograd.applies_by_phases(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
-        return winograd.conv_winograd_dilated(x, w, padding, dilation, bias)
+        return winograd.conv_winograd_dilated(x, w, padding, dilation, bias, transforms)
     if unfolds_by_groups(w.shape, output_shape(x.shape, w.shape, stride, padding, dilation), groups, x.itemsize):
         return conv_im2col_by_groups(x, w, stride, padding, dilation, groups, bias)
     return conv_im2col(x, w, stride, padding, dilation, groups, bias)

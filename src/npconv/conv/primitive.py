@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import algorithms
+from . import algorithms, winograd
 
 Pairs = Sequence[tuple[int, int]]
 
@@ -71,10 +71,12 @@ def conv_general(
     rhs_dilation: Sequence[int],
     groups: int,
     bias: np.ndarray | None = None,
+    transforms: winograd.KernelTransforms | None = None,
 ) -> np.ndarray:
     """Convolution (cross-correlation, as in torch) of x with w, plus ``bias`` (O,) per output channel when
     given; shapes as in the module docstring. Every algorithm adds the bias to its blocks of output while
-    they are in cache, instead of one more pass over the whole output.
+    they are in cache, instead of one more pass over the whole output. ``transforms`` (Winograd only, no
+    lhs dilation) keeps the kernel's transform of a forward pass for its input gradient.
 
     float16 is computed in float32 and rounded once at the end, as torch accumulates it."""
     compute_dtype = np.float32 if x.dtype == np.float16 else None
@@ -91,7 +93,7 @@ def conv_general(
         elif any(d != 1 for d in lhs_dilation):
             y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups, bias)
         else:
-            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding, bias)
+            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding, bias, transforms)
     return y.astype(np.float16) if compute_dtype is not None else y
 
 
@@ -143,12 +145,14 @@ def conv_general_grad_input(
     lhs_dilation: Sequence[int],
     rhs_dilation: Sequence[int],
     groups: int,
+    transforms: winograd.KernelTransforms | None = None,
 ) -> np.ndarray:
-    """dL/dx for y = conv_general(x, w, ...), given dL/dy."""
+    """dL/dx for y = conv_general(x, w, ...), given dL/dy; ``transforms``: those kept by the forward pass."""
     kernel = w.shape[2:]
     pads = grad_input_padding(input_spatial, grad_output.shape[2:], kernel, stride, padding, lhs_dilation, rhs_dilation)
+    adjoint = None if transforms is None else transforms.for_input_gradient()
     return conv_general(
-        grad_output, flip_and_swap_channels(w, groups), lhs_dilation, pads, stride, rhs_dilation, groups
+        grad_output, flip_and_swap_channels(w, groups), lhs_dilation, pads, stride, rhs_dilation, groups, None, adjoint
     )
 
 
