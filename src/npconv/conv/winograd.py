@@ -122,7 +122,7 @@ def transform_kernel(w: np.ndarray) -> np.ndarray:
 
 # Where rows 0 … 3 of Bᵀ d B (and of the products Aᵀ reads) go along each axis. G·J = Π·G for J reversing the
 # three taps and Π exchanging rows 0 and 3 of G, so the kernel flipped along an axis transforms to U with
-# rows 0 and 3 exchanged: A‵(Π U ⊙ Bᵀ d) = A‵ Π (U ⊙ Π Bᵀ d), the same U with slots 0 and 3 of the input
+# rows 0 and 3 exchanged: Aᵀ(Π U ⊙ Bᵀ d) = Aᵀ Π (U ⊙ Π Bᵀ d), the same U with slots 0 and 3 of the input
 # and output transforms exchanged.
 SLOTS = (0, 1, 2, 3)
 REFLECTED_SLOTS = (3, 1, 2, 0)
