@@ -753,6 +753,14 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
         assert relative_error(mine, theirs) < 1e-12, label
     assert transformed == [weight_shape]
     assert True in reflected and False in reflected
+    # complex: the input gradient's kernel is conjugated, so it transforms its own
+    transformed.clear()
+    xc, wc, bc = (a + 1j * np.random.default_rng(3).standard_normal(a.shape) for a in (x, w, b))
+    reference, gc = torch_run(name, xc, wc, bc, kwargs)
+    ours = npconv_run(name, xc, wc, bc, kwargs, gc)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert np.abs(mine - theirs).max() < 1e-12 * np.abs(theirs).max(), label
+    assert len(transformed) == 2
     # the input needs no gradient: the forward keeps no transform
     tensors = [npconv.tensor(x), npconv.tensor(w, requires_grad=True), npconv.tensor(b, requires_grad=True)]
     y = getattr(F, name)(*tensors, **kwargs)

@@ -511,6 +511,7 @@ class Convolution(Function):
         kernel = primitive.flip_and_swap_channels(w, call.groups) if call.transposed else w
         args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
         nonfinite = ~np.isfinite(kernel) if _nonfinite_weights_skip_padding(call, kernel.dtype) else None
+        ctx.transforms = None
         if nonfinite is not None and nonfinite.any():
             y = _conv_with_nonfinite_kernel(x, kernel, nonfinite, args)
             if b is not None:
@@ -534,7 +535,8 @@ class Convolution(Function):
         args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            transforms = getattr(ctx, "transforms", None)
+            # the forward's Winograd kernel transform serves the input gradient, unless the kernel was conjugated
+            transforms = None if kernel.dtype.kind == "c" else ctx.transforms
             grad_x = primitive.conv_general_grad_input(grad, kernel, x.shape[2:], *args, transforms=transforms)
             grad_x = grad_x if call.batched else grad_x[0]
         if ctx.needs_input_grad[1]:
