@@ -805,6 +805,50 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
     assert relative_error(result, expected) < 1e-12
 
 
+@pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
+@pytest.mark.parametrize(
+    "name, input_shape, weight_shape, kwargs, requires, fused",
+    [
+        ("conv2d", (3, 4, 9, 8), (5, 4, 3, 3), {"padding": 1}, (True, True, True), True),
+        ("conv2d", (3, 4, 9, 8), (6, 2, 1, 1), {"stride": 2, "groups": 2}, (True, True, True), True),
+        ("conv2d", (3, 4, 9, 8), (6, 2, 3, 3), {"groups": 2}, (False, True, True), True),
+        ("conv3d", (2, 3, 5, 4, 6), (4, 3, 3, 3, 3), {"padding": 1}, (True, True, True), True),
+        ("conv1d", (3, 4, 40), (5, 4, 3), {"dilation": 4}, (True, True, True), True),
+        ("conv2d", (3, 4, 9, 8), (4, 1, 3, 3), {"padding": 1, "groups": 4}, (True, True, True), False),
+        ("conv_transpose2d", (3, 4, 6, 5), (4, 5, 3, 3), {"stride": 2}, (True, True, True), False),
+        ("conv2d", (3, 4, 9, 8), (5, 4, 3, 3), {"padding": 1}, (True, False, True), False),
+    ],
+    ids=["3x3", "1x1 strided grouped", "grouped", "3d", "1d dilated", "depthwise", "transposed", "no weight grad"],
+)
+def test_bias_gradient_summed_by_the_weight_gradient(
+    name, input_shape, weight_shape, kwargs, requires, fused: bool, pooled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bias gradient Σ g over samples and positions is summed block by block in the weight gradient's
+    pass over g where that pass is ``sum_over_samples`` (the im2col, pointwise and Winograd paths), and by a
+    pass of its own elsewhere (depthwise, lhs dilation, no weight gradient); equal to torch's in float64."""
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    calls: list[bool] = []
+    original = algorithms.sum_over_samples
+
+    def recording(*args):
+        calls.append(len(args) > 5 and args[5] is not None)
+        return original(*args)
+
+    monkeypatch.setattr(algorithms, "sum_over_samples", recording)
+    transposed = name.startswith("conv_transpose")
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    tensors = [npconv.tensor(a, requires_grad=r) for a, r in zip((x, w, b), requires)]
+    y = getattr(F, name)(*tensors, **kwargs)
+    y.backward(npconv.tensor(g))
+    assert relative_error(tensors[2].grad.numpy(), reference[3]) < 1e-12
+    if requires[1]:
+        assert relative_error(tensors[1].grad.numpy(), reference[2]) < 1e-12
+    assert (True in calls) == fused
+
+
 @pytest.mark.parametrize(
     ("input_shape", "out_channels", "split"),
     [((4, 8, 5, 6), 3, "samples"), ((3, 8, 5, 6), 4, "channels"), ((2, 8, 5, 6), 2, "channels")],

@@ -539,12 +539,15 @@ class Convolution(Function):
             transforms = None if kernel.dtype.kind == "c" else ctx.transforms
             grad_x = primitive.conv_general_grad_input(grad, kernel, x.shape[2:], *args, transforms=transforms)
             grad_x = grad_x if call.batched else grad_x[0]
+        if ctx.needs_input_grad[2]:
+            grad_b = np.empty(grad.shape[1], dtype=grad.dtype)
         if ctx.needs_input_grad[1]:
-            grad_w = primitive.conv_general_grad_weight(x, grad, kernel.shape[2:], *args)
+            # the bias gradient is summed by the weight gradient's pass over grad, where it can
+            grad_w = primitive.conv_general_grad_weight(x, grad, kernel.shape[2:], *args, bias=grad_b)
             if call.transposed:
                 grad_w = primitive.flip_and_swap_channels(grad_w, call.groups)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad.sum(axis=(0, *range(2, grad.ndim)))
+        elif grad_b is not None:
+            grad_b[...] = grad.sum(axis=(0, *range(2, grad.ndim)))
         return tuple(_not_sharing(result, grad, x, kernel) for result in (grad_x, grad_w, grad_b)) + (None,)
 
 

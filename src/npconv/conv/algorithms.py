@@ -1171,7 +1171,9 @@ def conv_col2im(
 # ------------------------------------------------------------------------------------------ weight gradient
 
 
-def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, groups: int) -> np.ndarray:
+def grad_weight_pointwise(
+    x: np.ndarray, g: np.ndarray, stride, padding: Pairs, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
     """dW for a 1×…×1 kernel: dW[g] = Σ_n g[n, g] · x[n, g]ᵀ over the positions each output reads, summed by
     ``sum_over_samples`` (on the pool, whole samples per worker, each product with the larger channel count
     as its rows: dWᵀ[g] += x[n, g] · g[n, g]ᵀ when there are more input channels)."""
@@ -1193,7 +1195,8 @@ def grad_weight_pointwise(x: np.ndarray, g: np.ndarray, stride, padding: Pairs, 
                 partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
 
     sample_bytes = channels * math.prod(g.shape[2:]) * x.itemsize
-    result = sum_over_samples(batch, sample_bytes, shape, np.result_type(x, g), add_block)
+    sums = None if bias is None else (g, bias)
+    result = sum_over_samples(batch, sample_bytes, shape, np.result_type(x, g), add_block, sums)
     if transposed:
         result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, channels // groups, *([1] * (x.ndim - 2)))
@@ -1333,16 +1336,27 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
 
 
 def sum_over_samples(
-    batch: int, sample_bytes: int, shape: tuple[int, ...], dtype, add_block: Callable[[int, int, np.ndarray], None]
+    batch: int,
+    sample_bytes: int,
+    shape: tuple[int, ...],
+    dtype,
+    add_block: Callable[[int, int, np.ndarray], None],
+    channel_sums: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Σ over blocks of samples, ``add_block(start, stop, partial)`` adding samples start … stop − 1's share
     of a sum of ``shape`` into ``partial``; blocks keep ``sample_bytes`` per sample within the workspace.
     Within ``single_threaded_blas`` each pool worker takes whole samples (their unfolds, transforms and
     products in its own thread) into its own partial sum: for the ResNet 3×3 56² batch 8 weight gradient,
     103 → 55 ms against splitting every product in halves, whose two single-threaded BLAS calls slow each
-    other down."""
+    other down.
+
+    With ``channel_sums`` = (g, out), out (C,) also receives g (N, C, …) summed over samples and positions
+    (a bias gradient), each block of g right after ``add_block`` has read it, while it is still in cache,
+    instead of one more pass over g in the calling thread (1×1 64 → 256 channels at 56², batch 8, weight and
+    bias gradients: 24.6 → 23.0 ms; the stem 30.5 → 29.3)."""
     workers = min(THREADS, batch) if getattr(_blas, "limited", False) else 1
     partials: list[np.ndarray | None] = [None] * workers
+    sums: list[np.ndarray | None] = [None] * workers
     share = math.ceil(batch / workers)
     step = max(1, min(share, WORKSPACE_BYTES // workers // max(sample_bytes, 1)))
 
@@ -1351,12 +1365,23 @@ def sum_over_samples(
         partial = partials[index] = np.zeros(shape, dtype=dtype)
         last = min(batch, (index + 1) * share)
         for start in range(index * share, last, step):
-            add_block(start, min(last, start + step), partial)
+            stop = min(last, start + step)
+            add_block(start, stop, partial)
+            if channel_sums is not None:
+                grads = channel_sums[0][start:stop]
+                block_sums = grads.reshape(stop - start, grads.shape[1], -1).sum(axis=2).sum(axis=0)
+                sums[index] = block_sums if sums[index] is None else sums[index] + block_sums
 
     if workers == 1:
         worker(0, 1)
-        return partials[0]
-    _run_blocks(worker, workers, 1)
+    else:
+        _run_blocks(worker, workers, 1)
+    if channel_sums is not None:
+        out = channel_sums[1]
+        out[...] = 0
+        for part in sums:
+            if part is not None:
+                out += part
     total = partials[0]
     for partial in partials[1:]:
         total += partial
@@ -1364,7 +1389,7 @@ def sum_over_samples(
 
 
 def grad_weight_im2col(
-    x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int
+    x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
 ) -> np.ndarray:
     """dW[g] = Σ_n g[n, g] (O/G, Πout) · columns[n, g]ᵀ (Πout, C/G·Πk), the columns unfolded per sample
     as in the forward pass; blocks of samples accumulate into one partial sum per block."""
@@ -1413,16 +1438,31 @@ def grad_weight_im2col(
                 else:
                     partial[g0:g1] += parallel_matmul(grads[start + n, g0:g1], columns.swapaxes(-1, -2))
 
-    result = sum_over_samples(batch, sample_bytes, shape, dtype, add_block_by_groups if by_groups else add_block)
+    sums = None if bias is None else (g, bias)
+    result = sum_over_samples(batch, sample_bytes, shape, dtype, add_block_by_groups if by_groups else add_block, sums)
     if limited:
         result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, per_group, *kernel)
 
 
-def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int) -> np.ndarray:
-    """dL/dW of y = conv(x padded by ``padding``, W) given g = dL/dy, by the algorithm suited to the shapes."""
+def grad_weight(
+    x: np.ndarray,
+    g: np.ndarray,
+    kernel,
+    stride,
+    padding: Pairs,
+    dilation,
+    groups: int,
+    bias: np.ndarray | None = None,
+) -> np.ndarray:
+    """dL/dW of y = conv(x padded by ``padding``, W) given g = dL/dy, by the algorithm suited to the shapes;
+    with ``bias`` ((O,), written), also dL/db = Σ g over samples and positions, summed where the algorithm
+    reads g anyway when it can (``sum_over_samples``)."""
     stride, dilation, kernel = tuple(stride), tuple(dilation), tuple(kernel)
     padding = [tuple(pair) for pair in padding]
+    if bias is not None and (g.size == 0 or x.size == 0 or (groups > 1 and groups == x.shape[1])):
+        bias[...] = g.sum(axis=(0, *range(2, g.ndim)))
+        bias = None
     if g.size == 0 or x.size == 0:
         return np.zeros((g.shape[1], x.shape[1] // groups, *kernel), dtype=np.result_type(x, g))
     if groups > 1 and groups == x.shape[1]:
@@ -1437,15 +1477,15 @@ def grad_weight(x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, di
         result = grad_weight_depthwise_in_place(x, g, kernel, padding, dilation) if in_place else None
         return grad_weight_depthwise(x, g, kernel, stride, padding, dilation) if result is None else result
     if all(k == 1 for k in kernel):
-        return grad_weight_pointwise(x, g, stride, padding, groups)
+        return grad_weight_pointwise(x, g, stride, padding, groups, bias)
     from . import winograd
 
     w_shape = (g.shape[1], x.shape[1] // groups, *kernel)
     if winograd.applies(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
-        return winograd.grad_weight_winograd(x, g, padding)
+        return winograd.grad_weight_winograd(x, g, padding, bias)
     if winograd.applies_by_phases(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
-        return winograd.grad_weight_winograd_dilated(x, g, padding, dilation)
-    return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups)
+        return winograd.grad_weight_winograd_dilated(x, g, padding, dilation, bias)
+    return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups, bias)
 
 
 def grad_weight_polyphase(

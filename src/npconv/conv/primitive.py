@@ -187,11 +187,15 @@ def conv_general_grad_weight(
     lhs_dilation: Sequence[int],
     rhs_dilation: Sequence[int],
     groups: int,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """dL/dw for y = conv_general(x, w, ...), given dL/dy; returns (O, C/G, *kernel)."""
+    """dL/dw for y = conv_general(x, w, ...), given dL/dy; returns (O, C/G, *kernel). With ``bias`` ((O,),
+    written) also dL/db = Σ dL/dy over samples and positions, summed while the weight gradient has dL/dy's
+    blocks in cache where its algorithm allows."""
     compute_dtype = np.float32 if x.dtype == np.float16 else None
     if compute_dtype is not None:
         x, grad_output = x.astype(compute_dtype), grad_output.astype(compute_dtype)
+    sums = None if bias is None else np.empty(grad_output.shape[1], dtype=grad_output.dtype)
     padding = [tuple(pair) for pair in padding]
     # as in conv_general: the pool for a batch, BLAS's own threads for a single sample
     work = x.size * grad_output.shape[1] // groups * math.prod(kernel) if x.shape[0] > 1 else 0
@@ -203,5 +207,10 @@ def conv_general_grad_weight(
                 x, grad_output, kernel, stride, padding, lhs_dilation, rhs_dilation, groups
             )
         else:
-            result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups)
+            result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups, sums)
+            if sums is not None:
+                bias[...] = sums
+                sums = None
+    if sums is not None:  # the paths with lhs dilation: a pass of its own
+        bias[...] = grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
     return result.astype(np.float16) if compute_dtype is not None else result

@@ -437,10 +437,11 @@ def grad_weight_block_bytes(x_shape, g_channels: int, padding, dtype) -> int:
     return block_bytes(x_shape, (g_channels,), padding, dtype) + gradient * np.dtype(dtype).itemsize
 
 
-def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding) -> np.ndarray:
+def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
     """dL/dW (O, C, 3, …, 3) of y = conv(x zero-padded by ``padding``, W) given g = dL/dy, for a 3×3 or
     3×3×3 kernel, stride 1, by the transforms of ``conv_winograd`` run backwards, summed over blocks of
-    samples by ``algorithms.sum_over_samples`` (on the pool, whole samples per worker)."""
+    samples by ``algorithms.sum_over_samples`` (on the pool, whole samples per worker); with ``bias``, Σ g
+    per channel written there too."""
     batch, channels, *spatial = x.shape
     out_channels, ndim = g.shape[1], len(spatial)
     dtype = np.result_type(x, g)
@@ -456,7 +457,8 @@ def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding) -> np.ndarray:
         )
 
     shape = (4**ndim, out_channels, channels)
-    transformed_kernel_gradient = algorithms.sum_over_samples(batch, sample_bytes, shape, dtype, add_block)
+    sums = None if bias is None else (g, bias)
+    transformed_kernel_gradient = algorithms.sum_over_samples(batch, sample_bytes, shape, dtype, add_block, sums)
     # dW = Gᵀ dU G per axis: dU read as a transposed (O·C, 4ᵈ) operand times (G ⊗ … ⊗ G) (4ᵈ × 3ᵈ) gives
     # the taps in w's layout, (O·C, 3ᵈ), with no copy into place
     taps = np.matmul(transformed_kernel_gradient.reshape(4**ndim, -1).T, kernel_transform(ndim).astype(dtype))
@@ -531,11 +533,13 @@ def conv_winograd_dilated(
     return _from_phases(y, x.shape[0], dilation, out)
 
 
-def grad_weight_winograd_dilated(x: np.ndarray, g: np.ndarray, padding, dilation) -> np.ndarray:
+def grad_weight_winograd_dilated(
+    x: np.ndarray, g: np.ndarray, padding, dilation, bias: np.ndarray | None = None
+) -> np.ndarray:
     """dL/dW for ``conv_winograd_dilated``: the Winograd weight gradient over the phase planes of x and g."""
     phases = _to_phases(x, padding, dilation)
     q = [extent - 2 for extent in phases.shape[2:]]
     # g to whole phases (zeros where the surplus outputs were cut off), then split like x
     pads = [(0, a * d - size) for a, d, size in zip(q, dilation, g.shape[2:])]
     g_phases = _to_phases(g, pads, dilation)
-    return grad_weight_winograd(phases, g_phases, [(0, 0)] * len(dilation))
+    return grad_weight_winograd(phases, g_phases, [(0, 0)] * len(dilation), bias)
