@@ -810,9 +810,9 @@ def conv_im2col_by_groups(
     out_channels, per_group, *kernel = w.shape
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
     dtype = np.result_type(x, w)
-    y = np.empty(shape, dtype=dtype)
-    if y.size == 0 or per_group == 0 or math.prod(kernel) == 0:
+    if math.prod(shape) == 0 or per_group == 0 or math.prod(kernel) == 0:
         return conv_im2col(x, w, stride, padding, dilation, groups, bias)
+    y = np.empty(shape, dtype=dtype)
     depth, positions = per_group * math.prod(kernel), math.prod(shape[2:])
     windows = group_windows(pad_zeros(x.astype(dtype, copy=False), padding), kernel, stride, dilation, groups)
     weights = w.astype(dtype, copy=False).reshape(groups, out_channels // groups, depth)
