@@ -31,6 +31,7 @@ ALGORITHM_NAMES = [
     "conv_pointwise",
     "conv_depthwise",
     "depthwise_in_place",
+    "depthwise_by_rows",
     "depthwise_by_phases",
     "PairedPhases",
     "conv_im2col",
@@ -83,10 +84,26 @@ CASES = [
     (
         "depthwise in place",  # output of x's shape, planes of ≥ IN_PLACE_MIN_PLANE elements: taps read x itself
         False,
-        (2, 3, 64, 65),
+        (1, 3, 64, 65),
         (3, 1, 3, 3),
         {"padding": 1, "groups": 3},
         {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise_in_place"},
+    ),
+    (
+        "depthwise by rows",  # 2-d, undilated, a batch: each output row one BLAS product; the input gradient too
+        False,
+        (3, 4, 20, 21),
+        (4, 1, 5, 3),
+        {"padding": "same", "groups": 4},
+        {"conv_depthwise", "depthwise_by_rows", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise by rows multiplier 2 strided asymmetric",  # a single sample with a stride goes by rows too
+        False,
+        (1, 2, 11, 12),
+        (4, 1, 3, 2),
+        {"stride": (2, 1), "padding": (1, 0), "groups": 2},
+        {"conv_depthwise", "depthwise_by_rows", "conv_col2im", "grad_weight_depthwise"},
     ),
     (
         "depthwise in place multiplier 2 dilated asymmetric",
@@ -441,8 +458,9 @@ WORKSPACE_CASES = [
     # (name, transposed, input, weight, kwargs, a function whose call count shows the blocking)
     ("im2col rows", False, (3, 4, 12, 10), (5, 4, 3, 3), {"padding": 1}, "window_view"),
     ("im2col samples", False, (6, 2, 6, 5), (3, 2, 2, 2), {"padding": 1, "stride": 2}, "window_view"),
-    ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 1, "groups": 4}, "_run_blocks"),
-    ("depthwise in place", False, (2, 3, 30, 31), (3, 1, 3, 3), {"padding": 1, "groups": 3}, "_run_blocks"),
+    ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 2, "dilation": 2, "groups": 4}, "_run_blocks"),
+    ("depthwise in place", False, (1, 3, 30, 31), (3, 1, 3, 3), {"padding": 1, "groups": 3}, "_run_blocks"),
+    ("depthwise by rows", False, (5, 3, 9, 10), (6, 1, 3, 3), {"padding": (1, 2), "groups": 3}, "_run_blocks"),
     ("col2im", True, (5, 6, 8, 8), (6, 3, 4, 4), {"stride": 2, "padding": 1}, "parallel_matmul"),
     ("winograd", False, (8, 16, 10, 10), (16, 16, 3, 3), {"padding": 1}, "_convolve_block"),
     ("winograd 3d", False, (6, 16, 5, 6, 4), (16, 16, 3, 3, 3), {"padding": 1}, "_convolve_block"),
@@ -477,6 +495,7 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
     monkeypatch.setattr(algorithms, "MIN_RUN", 900)  # depthwise: runs of 2 samples of 22² (3 samples: a short block)
     monkeypatch.setattr(algorithms, "IN_PLACE_MIN_PLANE", 900)  # and planes of 30·31 in place
     monkeypatch.setattr(algorithms, "DEPTHWISE_GRAD_BLOCK", 1000)  # 2 samples of 22² padded positions
+    monkeypatch.setattr(algorithms, "ROWS_BLOCK", 1000)  # by rows: blocks of 2, 2 and 1 samples of 11·3·12
     blocked = npconv_run(name, x, w, b, kwargs, g)
     for mine, full, theirs in zip(blocked, whole, reference):
         np.testing.assert_allclose(mine, full, rtol=1e-12, atol=1e-12)
@@ -493,6 +512,30 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
         steps = [args[2] for args in calls]
         totals = [args[1] for args in calls]
         assert any(step < total for step, total in zip(steps, totals)), "work was not split into blocks"
+
+
+@pytest.mark.parametrize("block", [100, 1500, 7000, 1 << 18])
+def test_depthwise_by_rows_in_blocks_of_samples_and_channels(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``depthwise_by_rows`` with blocks that split the batch and the channels unevenly (the last block of
+    each shorter, its scratch reused from a full one), on two pool workers: forward and all gradients equal
+    torch's, with a channel multiplier, a stride along one axis and uneven padding."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "ROWS_BLOCK", block)
+    blocks: list[int] = []
+    original = algorithms.depthwise_by_rows
+
+    def counting(x, *args, **kwargs):
+        blocks.append(x.shape[0])
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "depthwise_by_rows", counting)
+    kwargs = {"stride": (1, 2), "padding": (2, 1), "groups": 5}
+    x, w, b = make_arrays((7, 5, 12, 17), (10, 1, 4, 3), False, 5, np.float64)
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert blocks  # the forward went by rows
 
 
 def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
