@@ -41,6 +41,7 @@ ALGORITHM_NAMES = [
     "grad_weight_pointwise",
     "grad_weight_depthwise",
     "grad_weight_depthwise_in_place",
+    "grad_weight_depthwise_by_rows",
     "grad_weight_im2col",
     "grad_weight_polyphase",
     "conv_winograd",
@@ -104,6 +105,14 @@ CASES = [
         (4, 1, 3, 2),
         {"stride": (2, 1), "padding": (1, 0), "groups": 2},
         {"conv_depthwise", "depthwise_by_rows", "conv_col2im", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise by rows strided, weight gradient too",  # rows of batch · W_out ≥ ROWS_GRAD_MIN_COLUMNS
+        False,
+        (4, 2, 12, 100),
+        (2, 1, 3, 3),
+        {"stride": 2, "padding": 1, "groups": 2},
+        {"conv_depthwise", "depthwise_by_rows", "conv_polyphase", "grad_weight_depthwise_by_rows"},
     ),
     (
         "depthwise in place multiplier 2 dilated asymmetric",
@@ -516,26 +525,29 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
 
 @pytest.mark.parametrize("block", [100, 1500, 7000, 1 << 18])
 def test_depthwise_by_rows_in_blocks_of_samples_and_channels(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``depthwise_by_rows`` with blocks that split the batch and the channels unevenly (the last block of
-    each shorter, its scratch reused from a full one), on two pool workers: forward and all gradients equal
-    torch's, with a channel multiplier, a stride along one axis and uneven padding."""
+    """``depthwise_by_rows`` and ``grad_weight_depthwise_by_rows`` with blocks that split the batch and the
+    channels unevenly (the last block of each shorter, its scratch reused from a full one), on two pool
+    workers: forward and all gradients (the bias's summed by the weight gradient) equal torch's, with a
+    channel multiplier, a stride along one axis and uneven padding."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "ROWS_BLOCK", block)
-    blocks: list[int] = []
-    original = algorithms.depthwise_by_rows
+    monkeypatch.setattr(algorithms, "ROWS_GRAD_MIN_COLUMNS", 0)
+    blocks: list[str] = []
+    for name in ("depthwise_by_rows", "grad_weight_depthwise_by_rows"):
+        original = getattr(algorithms, name)
 
-    def counting(x, *args, **kwargs):
-        blocks.append(x.shape[0])
-        return original(x, *args, **kwargs)
+        def counting(*args, _name=name, _original=original, **kwargs):
+            blocks.append(_name)
+            return _original(*args, **kwargs)
 
-    monkeypatch.setattr(algorithms, "depthwise_by_rows", counting)
+        monkeypatch.setattr(algorithms, name, counting)
     kwargs = {"stride": (1, 2), "padding": (2, 1), "groups": 5}
     x, w, b = make_arrays((7, 5, 12, 17), (10, 1, 4, 3), False, 5, np.float64)
     reference, g = torch_run("conv2d", x, w, b, kwargs)
     ours = npconv_run("conv2d", x, w, b, kwargs, g)
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
         assert relative_error(mine, theirs) < 1e-12, label
-    assert blocks  # the forward went by rows
+    assert set(blocks) == {"depthwise_by_rows", "grad_weight_depthwise_by_rows"}
 
 
 def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
