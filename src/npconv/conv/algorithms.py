@@ -640,8 +640,9 @@ def grad_weight_depthwise_by_rows(
     (copied to (channel, row, m, sample, column) alongside), summed over rows and blocks. With ``bias``
     ((O,), written) also Σ g, from the copied rows while in cache. Taken for strided convolutions whose rows
     span enough columns (batch · W_out ≥ ROWS_GRAD_MIN_COLUMNS; MobileNet 3×3 stride 2, batch 8, at 56²,
-    144 channels: 10.5 → 6.8 ms; at 112², 96 channels: 23.5 → 17.5; with 28 columns at 28² it lost, 5.2
-    against 5.9 ms, as it does at stride 1 against ``grad_weight_depthwise_in_place``)."""
+    144 channels: 10.5 → 6.8 ms; at 112², 96 channels: 23.5 → 17.5; with 112 columns, stride 2 at 28²,
+    192 channels, it lost, 5.9 against 5.2 ms, as it does at stride 1 against
+    ``grad_weight_depthwise_in_place``: 10.8 against 6.8 ms at 112², 32 channels)."""
     channels = x.shape[1]
     out_channels, out_h, out_w = g.shape[1:]
     multiplier = out_channels // channels
