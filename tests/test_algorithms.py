@@ -525,10 +525,11 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
 
 @pytest.mark.parametrize("block", [100, 1500, 7000, 1 << 18])
 def test_depthwise_by_rows_in_blocks_of_samples_and_channels(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``depthwise_by_rows`` and ``grad_weight_depthwise_by_rows`` with blocks that split the batch and the
-    channels unevenly (the last block of each shorter, its scratch reused from a full one), on two pool
-    workers: forward and all gradients (the bias's summed by the weight gradient) equal torch's, with a
-    channel multiplier, a stride along one axis and uneven padding."""
+    """``depthwise_by_rows`` and ``grad_weight_depthwise_by_rows`` with blocks that split the batch, the
+    channels or (block 100: a sample's channel is 16 rows of 27) the output rows unevenly (the last block of
+    each shorter, its scratch reused from a full one), on two pool workers: forward and all gradients (the
+    bias's summed by the weight gradient) equal torch's, with a channel multiplier, a stride along one axis
+    and uneven padding."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "ROWS_BLOCK", block)
     monkeypatch.setattr(algorithms, "ROWS_GRAD_MIN_COLUMNS", 0)
@@ -548,6 +549,8 @@ def test_depthwise_by_rows_in_blocks_of_samples_and_channels(block: int, monkeyp
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
         assert relative_error(mine, theirs) < 1e-12, label
     assert set(blocks) == {"depthwise_by_rows", "grad_weight_depthwise_by_rows"}
+    layout = algorithms.ShiftedRows(x.shape, (4, 3), (1, 2), [(2, 2), (1, 1)], (13, 9))
+    assert (len(layout.row_blocks) > 1) == (block == 100)
 
 
 def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -572,6 +575,26 @@ def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     workspace = 256 * 1024
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", workspace)
     assert peak_extra() < 3 * workspace
+
+
+def test_depthwise_by_rows_bounds_its_scratch_on_large_planes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A depthwise convolution by rows of planes too large for one block splits them into blocks of rows:
+    with ROWS_BLOCK at 2¹⁶ elements (256 KiB), a 768² plane's kw shifted copies (7 MiB) never sit whole in
+    one worker's scratch."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "ROWS_BLOCK", 1 << 16)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 768, 768)).astype(np.float32)
+    w = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
+    expected = torch_functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1, groups=2).numpy()
+    primitive.conv_general(x, w, (1, 1), [(1, 1), (1, 1)], (1, 1), (1, 1), 2)  # the pool started, warmed up
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    y = primitive.conv_general(x, w, (1, 1), [(1, 1), (1, 1)], (1, 1), (1, 1), 2)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert relative_error(y, expected) < 1e-5
+    assert peak - y.nbytes < 4 * (1 << 16) * 4 * 2  # a few blocks' buffers (2 workers), far below 7 MiB
 
 
 def test_the_pool_warms_up_every_worker_with_single_threaded_blas_before_any_work(

@@ -538,50 +538,67 @@ class ShiftedRows:
     its kw shifts): a plain matrix in memory, whose product with the kernel gives the whole output row for
     the block's samples.
 
-    Blocks of samples and channels keep the copies near ROWS_BLOCK elements, the batch split evenly."""
+    Blocks of samples and channels keep the copies near ROWS_BLOCK elements, the batch split evenly; a
+    sample's channel too large for that is split into blocks of output rows."""
 
     def __init__(self, x_shape: Sequence[int], kernel: Sequence[int], stride, padding: Pairs, out: Sequence[int]):
-        batch, channels, height, width = x_shape
+        batch, channels, self.height, width = x_shape
         self.kernel, self.stride, self.out = tuple(kernel), tuple(stride), tuple(out)
         (kh, kw), (sh, sw), (out_h, out_w) = self.kernel, self.stride, self.out
-        (top, _), (left, _) = padding
-        self.rows = (out_h - 1) * sh + kh  # padded rows the outputs read
-        self.row_range = (min(top, self.rows), min(self.rows, top + height))  # those holding x's rows
-        per_sample = self.rows * kw * out_w
-        samples = max(1, min(batch, ROWS_BLOCK // per_sample))
-        self.samples = -(-batch // -(-batch // samples))  # the batch split evenly
-        self.channels = max(1, min(channels, ROWS_BLOCK // (per_sample * self.samples)))
+        (self.top, _), (left, _) = padding
+        row_size = kw * out_w  # buffer elements per input row, channel and sample
+        whole = (out_h - 1) * sh + kh  # padded rows all the outputs read
+        if whole * row_size <= ROWS_BLOCK:
+            per_block = out_h
+            samples = max(1, min(batch, ROWS_BLOCK // (whole * row_size)))
+            self.samples = -(-batch // -(-batch // samples))  # the batch split evenly
+            self.channels = max(1, min(channels, ROWS_BLOCK // (whole * row_size * self.samples)))
+        else:
+            per_block = max(1, (ROWS_BLOCK // row_size - kh) // sh + 1)
+            per_block = -(-out_h // -(-out_h // per_block))  # the rows split evenly
+            self.samples, self.channels = 1, 1
+        self.rows = (per_block - 1) * sh + kh  # buffer rows
+        self.row_blocks = [(h0, min(out_h, h0 + per_block)) for h0 in range(0, out_h, per_block)]
         self.columns = []  # per dx: the output columns whose read lands in x, and x's first column read
         for dx in range(kw):
             first = max(0, -((dx - left) // sw))
             last = min(out_w - 1, (width - 1 + left - dx) // sw)
             if last >= first:
                 self.columns.append((dx, first, last + 1, first * sw + dx - left))
-        self.blocks = [(n0, c0) for n0 in range(0, batch, self.samples) for c0 in range(0, channels, self.channels)]
+        self.blocks = [
+            (n0, c0, h0, h1)
+            for n0 in range(0, batch, self.samples)
+            for c0 in range(0, channels, self.channels)
+            for h0, h1 in self.row_blocks
+        ]
         self.batch, self.channel_count = batch, channels
 
     def buffer(self, dtype) -> np.ndarray:
-        """A zeroed buffer for one block; padding positions are never written, so they stay zero."""
+        """A zeroed buffer for one block; the padding columns are never written, so they stay zero."""
         return np.zeros((self.channels, self.rows, self.kernel[1], self.samples, self.out[1]), dtype=dtype)
 
-    def bounds(self, block: int) -> tuple[int, int, int, int]:
-        n0, c0 = self.blocks[block]
-        return n0, min(self.batch, n0 + self.samples), c0, min(self.channel_count, c0 + self.channels)
+    def bounds(self, block: int) -> tuple[int, int, int, int, int, int]:
+        """Samples, channels and output rows of block ``block``: (n0, n1, c0, c1, h0, h1)."""
+        n0, c0, h0, h1 = self.blocks[block]
+        return n0, min(self.batch, n0 + self.samples), c0, min(self.channel_count, c0 + self.channels), h0, h1
 
     def fill(self, buffer: np.ndarray, x: np.ndarray, block: int) -> np.ndarray:
-        """Copy block ``block`` of x into ``buffer``; returns its matrices as (c, out_h, kh·kw, samples·W_out)."""
-        n0, n1, c0, c1 = self.bounds(block)
-        first_row, last_row = self.row_range
-        sw = self.stride[1]
-        if last_row > first_row:
-            source = x[n0:n1, c0:c1, : last_row - first_row].transpose(1, 2, 0, 3)  # (c, row, n, column)
-            for dx, first, stop, read in self.columns:
-                buffer[: c1 - c0, first_row:last_row, dx, : n1 - n0, first:stop] = source[
-                    ..., read : read + (stop - first - 1) * sw + 1 : sw
-                ]
+        """Copy block ``block`` of x into ``buffer``; returns its matrices as (c, rows, kh·kw, samples·W_out)."""
+        n0, n1, c0, c1, h0, h1 = self.bounds(block)
+        sh, sw = self.stride
+        start = h0 * sh - self.top  # the input row of buffer row 0
+        rows = (h1 - h0 - 1) * sh + self.kernel[0]
+        first, last = max(0, start), min(self.height, start + rows)  # the input rows it holds
+        buffer[: c1 - c0, : max(0, min(rows, first - start))] = 0  # padding rows above and below
+        buffer[: c1 - c0, max(0, last - start) : rows] = 0
+        if last > first:
+            source = x[n0:n1, c0:c1, first:last].transpose(1, 2, 0, 3)  # (c, row, n, column)
+            target = buffer[: c1 - c0, first - start : last - start]
+            for dx, begin, stop, read in self.columns:
+                target[:, :, dx, : n1 - n0, begin:stop] = source[..., read : read + (stop - begin - 1) * sw + 1 : sw]
         step = buffer.strides
-        shape = (c1 - c0, self.out[0], self.kernel[0] * self.kernel[1], self.samples * self.out[1])
-        return as_strided(buffer, shape, (step[0], self.stride[0] * step[1], step[2], step[4]), writeable=False)
+        shape = (c1 - c0, h1 - h0, self.kernel[0] * self.kernel[1], self.samples * self.out[1])
+        return as_strided(buffer, shape, (step[0], sh * step[1], step[2], step[4]), writeable=False)
 
     def run(self, work: Callable[[int, int], None]) -> None:
         """``work(start, stop)`` over the blocks on the pool. Their products are many small BLAS calls, each
@@ -618,15 +635,17 @@ def depthwise_by_rows(
 
     def work(start: int, stop: int) -> None:
         buffer = layout.buffer(y.dtype)
-        products = np.empty((layout.channels, out_h, multiplier, layout.samples * out_w), dtype=y.dtype)
+        most_rows = max(h1 - h0 for h0, h1 in layout.row_blocks)
+        products = np.empty((layout.channels, most_rows, multiplier, layout.samples * out_w), dtype=y.dtype)
         for block in range(start, stop):
-            n0, n1, c0, c1 = layout.bounds(block)
-            block_products = products[: c1 - c0]
+            n0, n1, c0, c1, h0, h1 = layout.bounds(block)
+            block_products = products[: c1 - c0, : h1 - h0]
             np.matmul(row_weights[c0:c1], layout.fill(buffer, x, block), out=block_products)
             if biases is not None:  # on the products' long rows: 2–3× faster than along with the copy into y
                 block_products += biases[c0:c1]
-            sums = block_products.reshape(c1 - c0, out_h, multiplier, layout.samples, out_w)[:, :, :, : n1 - n0]
-            target = y[n0:n1, c0 * multiplier : c1 * multiplier].reshape(n1 - n0, c1 - c0, multiplier, out_h, out_w)
+            sums = block_products.reshape(c1 - c0, h1 - h0, multiplier, layout.samples, out_w)[:, :, :, : n1 - n0]
+            target = y[n0:n1, c0 * multiplier : c1 * multiplier, h0:h1]
+            target = target.reshape(n1 - n0, c1 - c0, multiplier, h1 - h0, out_w)  # a view: one axis split
             np.copyto(target, sums.transpose(3, 0, 2, 1, 4))  # (n, c, m, row, column)
 
     layout.run(work)
@@ -653,13 +672,14 @@ def grad_weight_depthwise_by_rows(
 
     def work(start: int, stop: int) -> None:
         buffer = layout.buffer(x.dtype)
-        rows = np.empty((layout.channels, out_h, multiplier, layout.samples, out_w), dtype=g.dtype)
+        most_rows = max(h1 - h0 for h0, h1 in layout.row_blocks)
+        rows = np.empty((layout.channels, most_rows, multiplier, layout.samples, out_w), dtype=g.dtype)
         for block in range(start, stop):
-            n0, n1, c0, c1 = layout.bounds(block)
+            n0, n1, c0, c1, h0, h1 = layout.bounds(block)
             if n1 - n0 < layout.samples:
                 rows[:, :, :, n1 - n0 :] = 0  # a short block: the missing samples contribute nothing
-            rows[: c1 - c0, :, :, : n1 - n0] = grads[n0:n1, c0:c1].transpose(1, 3, 2, 0, 4)
-            block_rows = rows[: c1 - c0].reshape(c1 - c0, out_h, multiplier, -1)
+            rows[: c1 - c0, : h1 - h0, :, : n1 - n0] = grads[n0:n1, c0:c1, :, h0:h1].transpose(1, 3, 2, 0, 4)
+            block_rows = rows[: c1 - c0, : h1 - h0].reshape(c1 - c0, h1 - h0, multiplier, -1)
             matrices = layout.fill(buffer, x, block).swapaxes(-1, -2)  # (c, out_h, samples·W_out, taps)
             partial[block, : c1 - c0] = np.matmul(block_rows, matrices).sum(axis=1)
             if sums is not None:
@@ -668,7 +688,7 @@ def grad_weight_depthwise_by_rows(
     layout.run(work)
     result = np.zeros((channels, multiplier, partial.shape[-1]), dtype=partial.dtype)
     totals = None if sums is None else np.zeros((channels, multiplier), dtype=partial.dtype)
-    for block, (_, c0) in enumerate(layout.blocks):
+    for block, (_, c0, _, _) in enumerate(layout.blocks):
         c1 = min(channels, c0 + layout.channels)
         result[c0:c1] += partial[block, : c1 - c0]
         if totals is not None:
