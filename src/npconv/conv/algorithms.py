@@ -574,7 +574,8 @@ class ShiftedRows:
         self.batch, self.channel_count = batch, channels
 
     def buffer(self, dtype) -> np.ndarray:
-        """A zeroed buffer for one block; the padding columns are never written, so they stay zero."""
+        """A zeroed buffer for one block; padding positions are never written (unless the rows are split
+        into blocks: then ``fill`` zeroes each block's padding rows), so they stay zero."""
         return np.zeros((self.channels, self.rows, self.kernel[1], self.samples, self.out[1]), dtype=dtype)
 
     def bounds(self, block: int) -> tuple[int, int, int, int, int, int]:
@@ -589,8 +590,9 @@ class ShiftedRows:
         start = h0 * sh - self.top  # the input row of buffer row 0
         rows = (h1 - h0 - 1) * sh + self.kernel[0]
         first, last = max(0, start), min(self.height, start + rows)  # the input rows it holds
-        buffer[: c1 - c0, : max(0, min(rows, first - start))] = 0  # padding rows above and below
-        buffer[: c1 - c0, max(0, last - start) : rows] = 0
+        if len(self.row_blocks) > 1:  # padding rows above and below, where another row block put input rows
+            buffer[: c1 - c0, : max(0, min(rows, first - start))] = 0
+            buffer[: c1 - c0, max(0, last - start) : rows] = 0
         if last > first:
             source = x[n0:n1, c0:c1, first:last].transpose(1, 2, 0, 3)  # (c, row, n, column)
             target = buffer[: c1 - c0, first - start : last - start]
