@@ -559,6 +559,7 @@ class ShiftedRows:
             self.samples, self.channels = 1, 1
         self.rows = (per_block - 1) * sh + kh  # buffer rows
         self.row_blocks = [(h0, min(out_h, h0 + per_block)) for h0 in range(0, out_h, per_block)]
+        self.most_rows = min(per_block, out_h)  # output rows of the largest row block
         self.columns = []  # per dx: the output columns whose read lands in x, and x's first column read
         for dx in range(kw):
             first = max(0, -((dx - left) // sw))
@@ -637,8 +638,7 @@ def depthwise_by_rows(
 
     def work(start: int, stop: int) -> None:
         buffer = layout.buffer(y.dtype)
-        most_rows = max(h1 - h0 for h0, h1 in layout.row_blocks)
-        products = np.empty((layout.channels, most_rows, multiplier, layout.samples * out_w), dtype=y.dtype)
+        products = np.empty((layout.channels, layout.most_rows, multiplier, layout.samples * out_w), dtype=y.dtype)
         for block in range(start, stop):
             n0, n1, c0, c1, h0, h1 = layout.bounds(block)
             block_products = products[: c1 - c0, : h1 - h0]
@@ -674,8 +674,7 @@ def grad_weight_depthwise_by_rows(
 
     def work(start: int, stop: int) -> None:
         buffer = layout.buffer(x.dtype)
-        most_rows = max(h1 - h0 for h0, h1 in layout.row_blocks)
-        rows = np.empty((layout.channels, most_rows, multiplier, layout.samples, out_w), dtype=g.dtype)
+        rows = np.empty((layout.channels, layout.most_rows, multiplier, layout.samples, out_w), dtype=g.dtype)
         for block in range(start, stop):
             n0, n1, c0, c1, h0, h1 = layout.bounds(block)
             if n1 - n0 < layout.samples:
