@@ -523,11 +523,15 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
         assert any(step < total for step, total in zip(steps, totals)), "work was not split into blocks"
 
 
+@pytest.mark.parametrize("batch", [7, 1])
 @pytest.mark.parametrize("block", [100, 1500, 7000, 1 << 18])
-def test_depthwise_by_rows_in_blocks_of_samples_and_channels(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_depthwise_by_rows_in_blocks_of_samples_and_channels(
+    block: int, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``depthwise_by_rows`` and ``grad_weight_depthwise_by_rows`` with blocks that split the batch, the
     channels or (block 100: a sample's channel is 16 rows of 27) the output rows unevenly (the last block of
-    each shorter, its scratch reused from a full one), on two pool workers: forward and all gradients (the
+    each shorter, its scratch reused from a full one), on two pool workers, with the products copied into
+    y (blocks of several samples) or written into it in place (one sample a block): forward and all gradients (the
     bias's summed by the weight gradient) equal torch's, with a channel multiplier, a stride along one axis
     and uneven padding."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
@@ -543,7 +547,7 @@ def test_depthwise_by_rows_in_blocks_of_samples_and_channels(block: int, monkeyp
 
         monkeypatch.setattr(algorithms, name, counting)
     kwargs = {"stride": (1, 2), "padding": (2, 1), "groups": 5}
-    x, w, b = make_arrays((7, 5, 12, 17), (10, 1, 4, 3), False, 5, np.float64)
+    x, w, b = make_arrays((batch, 5, 12, 17), (10, 1, 4, 3), False, 5, np.float64)
     reference, g = torch_run("conv2d", x, w, b, kwargs)
     ours = npconv_run("conv2d", x, w, b, kwargs, g)
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):

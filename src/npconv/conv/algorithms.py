@@ -638,9 +638,18 @@ def depthwise_by_rows(
 
     def work(start: int, stop: int) -> None:
         buffer = layout.buffer(y.dtype)
-        products = np.empty((layout.channels, layout.most_rows, multiplier, layout.samples * out_w), dtype=y.dtype)
+        products = None
+        if layout.samples > 1:
+            products = np.empty((layout.channels, layout.most_rows, multiplier, layout.samples * out_w), y.dtype)
         for block in range(start, stop):
             n0, n1, c0, c1, h0, h1 = layout.bounds(block)
+            if products is None:  # one sample a block: its products are y's rows, written in place
+                target = y[n0, c0 * multiplier : c1 * multiplier, h0:h1]
+                rows = target.reshape(c1 - c0, multiplier, h1 - h0, out_w).transpose(0, 2, 1, 3)  # (c, row, m, column)
+                np.matmul(row_weights[c0:c1], layout.fill(buffer, x, block), out=rows)
+                if bias is not None:  # in y's order: one long run when the block holds whole planes
+                    target += bias[c0 * multiplier : c1 * multiplier, None, None]
+                continue
             block_products = products[: c1 - c0, : h1 - h0]
             np.matmul(row_weights[c0:c1], layout.fill(buffer, x, block), out=block_products)
             if biases is not None:  # on the products' long rows: 2–3× faster than along with the copy into y
