@@ -83,12 +83,20 @@ CASES = [
         {"conv_depthwise", "depthwise_by_phases", "grad_weight_depthwise"},
     ),
     (
-        "depthwise in place",  # output of x's shape, planes of ≥ IN_PLACE_MIN_PLANE elements: taps read x itself
+        "depthwise in place 3d",  # output of x's shape, planes of ≥ IN_PLACE_MIN_PLANE elements: taps read x itself
+        False,
+        (2, 3, 5, 20, 21),
+        (3, 1, 3, 3, 3),
+        {"padding": 1, "groups": 3},
+        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise by rows single sample",  # one sample a block: the products written into y's rows in place
         False,
         (1, 3, 64, 65),
         (3, 1, 3, 3),
         {"padding": 1, "groups": 3},
-        {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise_in_place"},
+        {"conv_depthwise", "depthwise_by_rows", "grad_weight_depthwise_in_place"},
     ),
     (
         "depthwise by rows",  # 2-d, undilated, a batch: each output row one BLAS product; the input gradient too
@@ -468,7 +476,7 @@ WORKSPACE_CASES = [
     ("im2col rows", False, (3, 4, 12, 10), (5, 4, 3, 3), {"padding": 1}, "window_view"),
     ("im2col samples", False, (6, 2, 6, 5), (3, 2, 2, 2), {"padding": 1, "stride": 2}, "window_view"),
     ("depthwise", False, (3, 4, 20, 20), (4, 1, 3, 3), {"padding": 2, "dilation": 2, "groups": 4}, "_run_blocks"),
-    ("depthwise in place", False, (1, 3, 30, 31), (3, 1, 3, 3), {"padding": 1, "groups": 3}, "_run_blocks"),
+    ("depthwise in place", False, (1, 3, 30, 31), (3, 1, 3, 3), {"padding": 2, "dilation": 2, "groups": 3}, "_run_blocks"),
     ("depthwise by rows", False, (5, 3, 9, 10), (6, 1, 3, 3), {"padding": (1, 2), "groups": 3}, "_run_blocks"),
     ("col2im", True, (5, 6, 8, 8), (6, 3, 4, 4), {"stride": 2, "padding": 1}, "parallel_matmul"),
     ("winograd", False, (8, 16, 10, 10), (16, 16, 3, 3), {"padding": 1}, "_convolve_block"),
@@ -530,8 +538,8 @@ def test_depthwise_by_rows_in_blocks_of_samples_and_channels(
 ) -> None:
     """``depthwise_by_rows`` and ``grad_weight_depthwise_by_rows`` with blocks that split the batch, the
     channels or (block 100: a sample's channel is 16 rows of 27) the output rows unevenly (the last block of
-    each shorter, its scratch reused from a full one), on two pool workers, with the products copied into
-    y (blocks of several samples) or written into it in place (one sample a block): forward and all gradients (the
+    each shorter, its scratch reused from a full one), on two pool workers (a batch) or in the calling
+    thread with the products written into y in place (a single sample): forward and all gradients (the
     bias's summed by the weight gradient) equal torch's, with a channel multiplier, a stride along one axis
     and uneven padding."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
