@@ -32,6 +32,7 @@ ALGORITHM_NAMES = [
     "conv_depthwise",
     "depthwise_in_place",
     "depthwise_by_rows",
+    "depthwise_by_planes",
     "depthwise_by_phases",
     "PairedPhases",
     "conv_im2col",
@@ -89,6 +90,14 @@ CASES = [
         (3, 1, 3, 3, 3),
         {"padding": 1, "groups": 3},
         {"conv_depthwise", "depthwise_in_place", "grad_weight_depthwise"},
+    ),
+    (
+        "depthwise by planes multiplier 2 dilated asymmetric",  # one sample, small planes: a product per plane
+        False,
+        (1, 3, 9, 11),
+        (6, 1, 3, 2),
+        {"padding": (2, 1), "dilation": (2, 3), "groups": 3},
+        {"conv_depthwise", "depthwise_by_planes", "grad_weight_depthwise"},
     ),
     (
         "depthwise by rows single sample",  # one sample a block: the products written into y's rows in place
@@ -563,6 +572,30 @@ def test_depthwise_by_rows_in_blocks_of_samples_and_channels(
     assert set(blocks) == {"depthwise_by_rows", "grad_weight_depthwise_by_rows"}
     layout = algorithms.ShiftedRows(x.shape, (4, 3), (1, 2), [(2, 2), (1, 1)], (13, 9))
     assert (len(layout.row_blocks) > 1) == (block == 100)
+
+
+@pytest.mark.parametrize("block", [900, 2000, 1 << 18])
+def test_depthwise_by_planes_in_blocks_of_channels(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``depthwise_by_planes`` with blocks of channels that split them unevenly (block 2000: 2 channels of
+    9 taps × 4 · 25 positions a block, the last block shorter, its scratch reused from a full one; block
+    900: one channel a block) or not at all, for the forward and the input gradient (the flipped kernel of
+    its adjoint): results and every gradient equal torch's, with uneven padding."""
+    monkeypatch.setattr(algorithms, "PLANES_BLOCK", block)
+    calls: list[int] = []
+    original = algorithms.depthwise_by_planes
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "depthwise_by_planes", counting)
+    kwargs = {"padding": (1, 2), "groups": 5}
+    x, w, b = make_arrays((1, 5, 4, 21), (5, 1, 3, 3), False, 5, np.float64)
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert calls == [5, 5]  # the forward and the input gradient
 
 
 def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:

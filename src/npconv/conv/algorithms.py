@@ -416,7 +416,9 @@ def conv_depthwise(
     """One input channel per group (groups = C, O = C·m): y[n, c·m + j] = Σ_taps w[c·m + j, 0, tap] ·
     x_pad[n, c, tap-shifted plane] (+ bias[c·m + j]).
 
-    In 2-d, undilated (``by_rows``), one BLAS product per output row (``depthwise_by_rows``).
+    A single 2-d sample at stride 1 with small planes (``by_planes``): one BLAS product per channel and
+    plane (``depthwise_by_planes``). Else in 2-d, undilated (``by_rows``), one BLAS product per output row
+    (``depthwise_by_rows``).
     Otherwise one vectorised multiply-add per tap over a block of channels, the bias added to each block
     while it is in cache; every tap is a shift of a flat plane, one long contiguous run per channel: of x
     itself when the output has x's shape (``depthwise_in_place``), else of the padded input's phases
@@ -428,6 +430,9 @@ def conv_depthwise(
     if y.size == 0:
         return y
     weights = depthwise_weights(w, channels, y.dtype)
+    if by_planes(x.shape, w.shape, stride, padding):
+        depthwise_by_planes(x, weights, kernel, padding, dilation, bias, y)
+        return y
     if by_rows(x.shape, stride, padding, dilation):
         depthwise_by_rows(x, weights, kernel, stride, padding, bias, y)
         return y
@@ -508,6 +513,77 @@ def depthwise_in_place(
 
     blocks = batch * per_sample
     _run_blocks(work, blocks, max(1, math.ceil(blocks / (4 * THREADS))))
+
+
+# A single sample's depthwise convolution at stride 1 goes by planes (``depthwise_by_planes``) when taps ×
+# plane elements (what it copies per channel) are at most PLANES_MAX; by rows it is faster from there on
+# (forward, planes against rows, interleaved medians: 3×3 at 7², 960 channels, 2.15 → 1.45 ms; 14², 384
+# channels, 1.89 → 1.15; 28², 192 channels, 2.45 → 2.00; 32², 128 channels, 1.95 → 1.77; 40², 96 channels,
+# 1.82 against 1.95; 5×5 at 14², 480 channels, 3.50 → 3.18; at 28², 240 channels, 4.00 against 4.41).
+# Its blocks of channels copy up to PLANES_BLOCK elements of the taps' rows.
+PLANES_MAX = 9 * 32 * 32
+PLANES_BLOCK = 1 << 18
+
+
+def by_planes(x_shape: Sequence[int], w_shape: Sequence[int], stride, padding: Pairs) -> bool:
+    """Whether ``depthwise_by_planes`` takes a depthwise convolution: a single 2-d sample, stride 1, no
+    cropping, taps × plane elements at most PLANES_MAX."""
+    return (
+        len(x_shape) == 4
+        and x_shape[0] == 1
+        and all(s == 1 for s in stride)
+        and all(lo >= 0 and hi >= 0 for lo, hi in padding)
+        and math.prod(w_shape[2:]) * x_shape[2] * x_shape[3] <= PLANES_MAX
+    )
+
+
+def depthwise_by_planes(
+    x: np.ndarray,
+    weights: np.ndarray,
+    kernel: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    bias: np.ndarray | None,
+    y: np.ndarray,
+) -> None:
+    """A single sample at stride 1, one BLAS matrix–vector product per channel and output plane:
+    y[0, c·m + j] = w[c·m + j] (kh·kw taps) · the (taps × H_out·W_pad) matrix whose row for tap (dy, dx) is
+    the padded plane, flattened with rows of W_pad, read from offset dy·d_h·W_pad + dx·d_w on.
+
+    Each row of that matrix is one contiguous copy, and the product covers the whole plane, where
+    ``depthwise_by_rows`` has a copy per input row and a product per output row, whose fixed costs dominate
+    on small planes. A flat shift reads across a row end for the last (kw − 1)·d_w of each row's W_pad
+    positions: those outputs are computed and dropped. Runs in the calling thread, in blocks of channels."""
+    channels, multiplier = weights.shape[:2]
+    height, width = x.shape[2:]
+    (top, bottom), (left, right) = padding
+    padded_h, padded_w = height + top + bottom, width + left + right
+    out_h, out_w = y.shape[2:]
+    (kh, kw), (dh, dw) = kernel, dilation
+    length = out_h * padded_w  # positions per product: out_h rows of padded_w
+    taps = kh * kw
+    per_block = max(1, min(channels, PLANES_BLOCK // (taps * length)))
+    row_weights = np.ascontiguousarray(weights)  # (C, m, taps); BLAS takes no reversed (flipped) view
+    # padding stays zero: every block writes the same interior; room after the plane for the last tap's run
+    padded = np.zeros((per_block, padded_h * padded_w + (kw - 1) * dw), dtype=y.dtype)
+    interior = padded[:, : padded_h * padded_w].reshape(per_block, padded_h, padded_w)
+    interior = interior[:, top : top + height, left : left + width]
+    columns = np.empty((per_block, taps, length), dtype=y.dtype)
+    products = np.empty((per_block, multiplier, length), dtype=y.dtype)
+    step = padded.strides
+    for c0 in range(0, channels, per_block):
+        c1 = min(channels, c0 + per_block)
+        count = c1 - c0
+        interior[:count] = x[0, c0:c1]
+        shifted = as_strided(padded, (count, kh, kw, length), (step[0], dh * padded_w * step[1], dw * step[1], step[1]))
+        np.copyto(columns[:count].reshape(count, kh, kw, length), shifted)
+        np.matmul(row_weights[c0:c1], columns[:count], out=products[:count])
+        planes = products[:count].reshape(count, multiplier, out_h, padded_w)[..., :out_w]
+        target = y[0, c0 * multiplier : c1 * multiplier].reshape(count, multiplier, out_h, out_w)
+        if bias is None:
+            np.copyto(target, planes)
+        else:
+            np.add(planes, bias[c0 * multiplier : c1 * multiplier].reshape(count, multiplier, 1, 1), out=target)
 
 
 # Scratch per block of ``depthwise_by_rows`` (elements: kernel-width copies of the block's padded rows).
