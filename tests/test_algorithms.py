@@ -598,6 +598,28 @@ def test_depthwise_by_planes_in_blocks_of_channels(block: int, monkeypatch: pyte
     assert calls == [5, 5]  # the forward and the input gradient
 
 
+def test_col2im_reads_a_transposed_convolutions_kernel_in_place() -> None:
+    """A transposed convolution's kernel reaches ``conv_col2im`` flipped with its channel axes exchanged (a
+    view of the weights): the product reads the weights through that view instead of first copying them
+    into place, so the call's scratch stays far below the kernel's size, and the result equals torch's."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 256, 3, 3))
+    w = rng.standard_normal((256, 128, 4, 4))  # 4 MiB in float64; the product of one sample is 1.1 MiB
+    b = rng.standard_normal(128)
+    kernel = primitive.flip_and_swap_channels(w, 1)
+    assert any(step < 0 for step in kernel.strides)
+    expected = torch_functional.conv_transpose2d(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=2, padding=1
+    ).numpy()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    y = algorithms.conv_col2im(x, kernel, [(2, 2), (2, 2)], (2, 2), (1, 1), 1, b)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert relative_error(y, expected) < 1e-12
+    assert peak < w.nbytes / 2
+
+
 def test_workspace_bounds_peak_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """The scratch memory of a forward convolution follows WORKSPACE_BYTES (tracemalloc sees NumPy's buffers)."""
     rng = np.random.default_rng(0)
