@@ -292,6 +292,16 @@ def _check_bias(
 _ATOMS = (int, str, type(None))
 
 
+def _check_not_empty(input_shape: Sequence[int]) -> None:
+    """An input without elements is convolved only when its batch or its channels are empty (torch's rule,
+    with a 1-d input shown as the 2-d one it becomes: (N, C, 1, L))."""
+    if input_shape[0] and input_shape[1] and 0 in input_shape[2:]:
+        shown = input_shape if len(input_shape) > 3 else (*input_shape[:2], 1, *input_shape[2:])
+        raise RuntimeError(
+            f"Only zero batch or zero channel inputs are supported, but got input shape: {_shape_list(shown)}"
+        )
+
+
 def _plain(value: Any) -> bool:
     """Whether ``value`` is an exact int, a string, None, or a tuple of exact ints or of (int, int) pairs:
     such arguments compare equal only when they mean the same (unlike True == 1 or 1.0 == 1), so they can
@@ -369,6 +379,7 @@ def check_conv(
             f"Calculated padded input size per channel: ({_x_join(padded)}). Kernel size: "
             f"({_x_join(dilated_kernel)}). Kernel size can't be greater than actual input size"
         )
+    _check_not_empty(full_input)
     out_spatial = conv_output_shape(spatial, kernel, strides, pairs, dilations)
     output_shape = (full_input[0], weight_shape[0], *out_spatial)
     return ConvCall(
@@ -423,6 +434,7 @@ def check_conv_transpose(
         )
     out_channels = weight_shape[1] * groups
     _check_bias(op, bias_shape, weight_shape, out_channels, transposed=True)
+    _check_not_empty(full_input)
     if normalized == "same":
         pairs, extra = conv_transpose_same_padding(kernel, strides, dilations)
     else:
