@@ -417,6 +417,8 @@ def error_cases() -> list[ErrorCase]:
         ErrorCase("transposed output too small", transpose((1, 3, 1, 1), (3, 4, 3, 3), padding=2), RuntimeError,
                   ("Given input size per channel: (1 x 1)", "Calculated output size per channel: (-1 x -1)",
                    "Output size is too small")),
+        ErrorCase("transposed 1d output too small", transpose((1, 3, 2), (3, 4, 3), ndim=1, padding=2), RuntimeError,
+                  ("Given input size per channel: (1 x 2)", "Calculated output size per channel: (1 x 0)")),
         ErrorCase("transposed negative padding", transpose((1, 3, 5, 5), (3, 4, 3, 3), padding=-1), RuntimeError,
                   ("negative padding is not supported", "-1")),
         ErrorCase("transposed zero stride", transpose((1, 3, 5, 5), (3, 4, 3, 3), stride=0), RuntimeError,

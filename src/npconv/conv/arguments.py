@@ -448,9 +448,10 @@ def check_conv_transpose(
         )
     out_spatial = conv_transpose_output_shape(spatial, kernel, strides, pairs, extra, dilations)
     if any(n <= 0 for n in out_spatial):
+        lead = (1,) if ndim == 1 else ()  # torch computes a 1-d one as 2-d, and says so
         raise RuntimeError(
-            f"Given input size per channel: ({_x_join(spatial)}). Calculated output size per channel: "
-            f"({_x_join(out_spatial)}). Output size is too small"
+            f"Given input size per channel: ({_x_join((*lead, *spatial))}). Calculated output size per channel: "
+            f"({_x_join((*lead, *out_spatial))}). Output size is too small"
         )
     primitive_pads = tuple(
         (d * (k - 1) - lo, d * (k - 1) - hi + p) for k, d, (lo, hi), p in zip(kernel, dilations, pairs, extra)
