@@ -456,8 +456,10 @@ def conv_depthwise(
 
 
 def depthwise_weights(w: np.ndarray, channels: int, dtype) -> np.ndarray:
-    """w (C·m, 1, *k) as (C, m, Πk): channel c of x feeds outputs c·m … c·m + m − 1."""
-    return w.reshape(channels, w.shape[0] // channels, -1).astype(dtype, copy=False)
+    """w (C·m, 1, *k) as contiguous (C, m, Πk): channel c of x feeds outputs c·m … c·m + m − 1. Contiguous
+    because BLAS takes no reversed view (the input gradient's flipped kernel), which NumPy's matmul would
+    otherwise hand to its own slow loop."""
+    return np.ascontiguousarray(w.reshape(channels, w.shape[0] // channels, -1), dtype=dtype)
 
 
 def depthwise_in_place(
@@ -563,7 +565,6 @@ def depthwise_by_planes(
     length = out_h * padded_w  # positions per product: out_h rows of padded_w
     taps = kh * kw
     per_block = max(1, min(channels, PLANES_BLOCK // (taps * length)))
-    row_weights = np.ascontiguousarray(weights)  # (C, m, taps); BLAS takes no reversed (flipped) view
     # padding stays zero: every block writes the same interior; room after the plane for the last tap's run
     padded = np.zeros((per_block, padded_h * padded_w + (kw - 1) * dw), dtype=y.dtype)
     interior = padded[:, : padded_h * padded_w].reshape(per_block, padded_h, padded_w)
@@ -577,7 +578,7 @@ def depthwise_by_planes(
         interior[:count] = x[0, c0:c1]
         shifted = as_strided(padded, (count, kh, kw, length), (step[0], dh * padded_w * step[1], dw * step[1], step[1]))
         np.copyto(columns[:count].reshape(count, kh, kw, length), shifted)
-        np.matmul(row_weights[c0:c1], columns[:count], out=products[:count])
+        np.matmul(weights[c0:c1], columns[:count], out=products[:count])
         planes = products[:count].reshape(count, multiplier, out_h, padded_w)[..., :out_w]
         target = y[0, c0 * multiplier : c1 * multiplier].reshape(count, multiplier, out_h, out_w)
         if bias is None:
@@ -718,7 +719,7 @@ def depthwise_by_rows(
     channels, multiplier = weights.shape[:2]
     out_h, out_w = y.shape[2:]
     layout = ShiftedRows(x.shape, kernel, stride, padding, (out_h, out_w))
-    row_weights = np.ascontiguousarray(weights)[:, None]  # (C, 1, m, taps); BLAS takes no reversed (flipped) view
+    row_weights = weights[:, None]  # (C, 1, m, taps)
     biases = None if bias is None else bias.reshape(channels, 1, multiplier, 1)
 
     def work(start: int, stop: int) -> None:
