@@ -3,6 +3,8 @@
 import gc
 import re
 
+import pytest
+
 from npconv.cli import main
 
 
@@ -21,6 +23,37 @@ def test_bench_prints_a_row_with_a_ratio_and_the_summary(capsys):
     assert gc.get_freeze_count() == 0  # the suite's frozen objects are handed back to the collector
 
 
+def test_bench_runs_report_the_median_ratio_with_its_range_and_each_runs_summary(capsys):
+    assert main(["bench", "--filter", "1×1 1024→256", "--repeats", "1", "--runs", "3", "--no-memory"]) == 0
+    output = capsys.readouterr().out
+    assert "- 3 runs of the suite" in output
+    rows = [line for line in output.splitlines() if line.startswith("| 1×1 1024→256 14² b8 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["forward", "forward+backward"]
+    for row, pass_name in zip(rows, ("forward", "forward+backward")):
+        ratio = float(row.split("|")[5])
+        low, high = (float(value) for value in row.split("|")[6].split("–"))
+        assert low <= ratio <= high
+        # one case: each run's geometric mean and worst case is that run's ratio for it; their median is the
+        # table's ratio and their extremes its range
+        summary = re.search(rf"- {re.escape(pass_name)}: geometric mean npconv/torch ([\d.]+), worst ([\d.]+) .*"
+                            r"; per run: geometric means ([\d., ]+), worst ([\d., ]+)$", output, re.MULTILINE)
+        assert summary is not None
+        means = [float(value) for value in summary.group(3).split(", ")]
+        worsts = [float(value) for value in summary.group(4).split(", ")]
+        assert len(means) == 3 and means == worsts
+        assert float(summary.group(1)) == float(summary.group(2)) == ratio == sorted(means)[1]
+        assert (min(means), max(means)) == (low, high)
+    assert re.search(r"ratio [\d.]+ \(per run [\d.]+, [\d.]+, [\d.]+\)", output)
+
+
+def test_bench_rejects_counts_below_one_naming_the_argument(capsys):
+    for argument, value, message in (("--runs", "0", "must be at least 1, got 0"), ("--repeats", "x", "expected a whole number, got 'x'")):
+        with pytest.raises(SystemExit) as raised:
+            main(["bench", argument, value])
+        assert raised.value.code == 2
+        assert f"argument {argument}: {message}" in capsys.readouterr().err
+
+
 def test_wait_until_idle_waits_for_a_busy_thread_and_not_otherwise():
     """The pause between libraries lasts while another thread of the process burns CPU, and ends at once
     when every thread is idle."""
@@ -29,6 +62,7 @@ def test_wait_until_idle_waits_for_a_busy_thread_and_not_otherwise():
 
     from npconv.benchmark import wait_until_idle
 
+    wait_until_idle(limit=1.0)  # threads that earlier tests' BLAS calls left spinning wind down first
     assert wait_until_idle() < 0.1
 
     def spin(seconds: float) -> None:

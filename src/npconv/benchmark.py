@@ -93,12 +93,30 @@ SUITE = [
 ]
 
 
+def count(text: str) -> int:
+    """An argument that counts something: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="a subset of the suite with fewer repeats (under a minute)"
     )
     parser.add_argument(
-        "--repeats", type=int, default=None, help="timed runs per case and library (default 7, quick 3)"
+        "--repeats", type=count, default=None, help="timed runs per case and library (default 7, quick 3)"
+    )
+    parser.add_argument(
+        "--runs",
+        type=count,
+        default=1,
+        help="run the suite this many times: each case's median over the runs with the range of its ratio, "
+        "and each run's geometric means and worst case (on a shared machine the spread is the noise)",
     )
     parser.add_argument("--filter", default="", help="run only cases whose name contains this text")
     parser.add_argument("--no-torch", action="store_true", help="time npconv alone even when torch is installed")
@@ -306,26 +324,83 @@ def _traced_extra() -> tuple[float, float]:
     return peak - output_bytes, x.numel() * 4 + output_bytes
 
 
-def _suite_rows(cases: list[Case], npconv, torch, dtype: np.dtype, repeats: int, ratios: dict) -> list[tuple]:
-    """One table row per case and pass (npconv and torch medians, ratio, GFLOP/s); the ratios are also
-    collected into ``ratios`` by pass."""
-    rows = []
+@dataclass(frozen=True)
+class Measured:
+    """One case and pass of one run of the suite: median seconds of npconv and of torch (None without it)."""
+
+    case: Case
+    pass_name: str
+    ours: float
+    theirs: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.theirs is None else self.ours / self.theirs
+
+
+PASSES = (("forward", 1.0), ("forward+backward", 3.0))  # name, and its multiply-adds relative to the forward
+
+
+def _suite_run(cases: list[Case], npconv, torch, dtype: np.dtype, repeats: int) -> list[Measured]:
+    """One run of the suite: every case and pass, npconv and torch interleaved."""
+    measured = []
     for case in cases:
         arrays = _arrays(case, dtype)
         ours = _case_functions(npconv, case, arrays)
         theirs = _case_functions(torch, case, arrays) if torch is not None else None
-        for index, (pass_name, multiplier) in enumerate((("forward", 1.0), ("forward+backward", 3.0))):
+        for index, (pass_name, _) in enumerate(PASSES):
             functions = [ours[index]] + ([theirs[index]] if theirs is not None else [])
             medians = _interleaved_medians(functions, repeats)
-            gflops = multiplier * case.flops() / medians[0] / 1e9
-            if theirs is not None:
-                ratio = medians[0] / medians[1]
-                ratios[pass_name].append((ratio, case.name))
-                torch_text, ratio_text = _format_time(medians[1]), f"{ratio:.2f}"
-            else:
-                torch_text = ratio_text = "–"
-            rows.append((case.name, pass_name, _format_time(medians[0]), torch_text, ratio_text, gflops))
-    return rows
+            measured.append(Measured(case, pass_name, medians[0], medians[1] if theirs is not None else None))
+    return measured
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(value) for value in values))
+
+
+def _table(runs: list[list[Measured]], peak: float) -> list[str]:
+    """The markdown table: per case and pass the medians over the runs of npconv's and torch's times and of
+    their ratio (with its range when there are several runs), npconv's GFLOP/s and share of the peak."""
+    several = len(runs) > 1
+    lines = [
+        "| case | pass | npconv ms | torch ms | npconv/torch |" + (" range over runs |" if several else "")
+        + " GFLOP/s | % peak |",
+        "|---|---|---:|---:|---:|" + ("---:|" if several else "") + "---:|---:|",
+    ]
+    multipliers = dict(PASSES)
+    for row in zip(*runs):
+        first = row[0]
+        ours = statistics.median(m.ours for m in row)
+        gflops = multipliers[first.pass_name] * first.case.flops() / ours / 1e9
+        cells = [first.case.name, first.pass_name, _format_time(ours)]
+        if first.theirs is not None:
+            ratios = [m.ratio for m in row]
+            cells += [_format_time(statistics.median(m.theirs for m in row)), f"{statistics.median(ratios):.2f}"]
+            if several:
+                cells.append(f"{min(ratios):.2f}–{max(ratios):.2f}")
+        else:
+            cells += ["–", "–"] + (["–"] if several else [])
+        cells += [f"{gflops:.1f}", f"{100 * gflops / peak:.0f}%"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _summary(runs: list[list[Measured]]) -> list[str]:
+    """Per pass: the geometric mean of the ratios and the worst case, of the median ratios over the runs;
+    with several runs also each run's own."""
+    lines = []
+    for pass_name, _ in PASSES:
+        per_run = [[m for m in run if m.pass_name == pass_name] for run in runs]
+        medians = [(statistics.median(m.ratio for m in row), row[0].case.name) for row in zip(*per_run)]
+        worst, worst_name = max(medians)
+        line = f"- {pass_name}: geometric mean npconv/torch {geometric_mean([r for r, _ in medians]):.2f}, worst {worst:.2f} ({worst_name})"
+        if len(runs) > 1:
+            means = ", ".join(f"{geometric_mean([m.ratio for m in run]):.2f}" for run in per_run)
+            worsts = ", ".join(f"{max(m.ratio for m in run):.2f}" for run in per_run)
+            line += f"; per run: geometric means {means}, worst {worsts}"
+        lines.append(line)
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -347,33 +422,34 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("- torch not installed (or --no-torch): npconv times only")
     print(f"- {repeats} interleaved rounds per case (each timed run right after an untimed one of the same library, once the other library's threads are idle), medians", flush=True)
-    ratios: dict[str, list[tuple[float, str]]] = {"forward": [], "forward+backward": []}
+    if args.runs > 1:
+        print(f"- {args.runs} runs of the suite, one after another; the table gives medians over the runs", flush=True)
     # Everything imported so far (torch's modules: hundreds of thousands of objects) moves out of the
     # collector's reach, so that the collection before each timed pair takes about 1 ms instead of about
     # 60 ms: a pause that long leaves the cores idle, after which npconv's thread pool needs more than one
     # call to return to the speed of a loop (depthwise 3×3 112² b8: 20.3 against 12.6 ms; torch unchanged).
     gc.freeze()
+    runs, calls = [], []
     try:
-        rows = _suite_rows(cases, npconv, torch, dtype, repeats, ratios)
+        for _ in range(args.runs):
+            runs.append(_suite_run(cases, npconv, torch, dtype, repeats))
+            calls.append(_per_call_overhead(torch, max(repeats, 5)))
     finally:
         gc.unfreeze()
     # the machine's load changes during a run: the peak is the best of a measurement before and after
     peak = max(peak, matmul_peak(dtype))
     print(f"- {dtype} matmul peak (np.matmul 2048², best before/after the suite): {peak:.1f} GFLOP/s\n")
-    print("| case | pass | npconv ms | torch ms | npconv/torch | GFLOP/s | % peak |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for *texts, gflops in rows:
-        print("| " + " | ".join(texts) + f" | {gflops:.1f} | {100 * gflops / peak:.0f}% |")
+    print("\n".join(_table(runs, peak)))
     if torch is not None and cases:
         print()
-        for pass_name, values in ratios.items():
-            geometric_mean = math.exp(statistics.fmean(math.log(ratio) for ratio, _ in values))
-            worst, worst_name = max(values)
-            print(f"- {pass_name}: geometric mean npconv/torch {geometric_mean:.2f}, worst {worst:.2f} ({worst_name})")
-    ours_call, theirs_call = _per_call_overhead(torch, max(repeats, 5))
+        print("\n".join(_summary(runs)))
+    ours_call = statistics.median(ours for ours, _ in calls)
     text = f"\n- per-call overhead, F.conv2d (1,1,5,4) * (4,1,2,3): npconv {ours_call * 1e6:.1f} µs"
-    if theirs_call is not None:
+    if torch is not None:
+        theirs_call = statistics.median(theirs for _, theirs in calls)
         text += f", torch {theirs_call * 1e6:.1f} µs, ratio {ours_call / theirs_call:.2f}"
+        if len(calls) > 1:
+            text += " (per run " + ", ".join(f"{ours / theirs:.2f}" for ours, theirs in calls) + ")"
     print(text)
     if not args.no_memory:
         traced, in_out = _traced_extra()
