@@ -47,6 +47,21 @@ ALL_DTYPES = (float16, float32, float64, complex64, complex128, int8, uint8, int
 _BY_NUMPY = {d.numpy: d for d in ALL_DTYPES}
 
 
+# torch's names for its scalar types, which its error messages use ("expected scalar type Float but found
+# Double")
+_SCALAR_TYPE_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble", "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int",
+    "int64": "Long", "bool": "Bool",
+}
+
+
+def scalar_type_name(numpy_dtype: np.dtype) -> str:
+    """torch's name for the scalar type of ``numpy_dtype`` ("Float" for float32), as its messages show it."""
+    name = np.dtype(numpy_dtype).name
+    return _SCALAR_TYPE_NAMES.get(name, name)
+
+
 def from_numpy_dtype(numpy_dtype: np.dtype) -> dtype:
     """The npconv dtype for a NumPy dtype; TypeError for one npconv does not store."""
     try:

@@ -341,8 +341,8 @@ class Tensor:
             dtype = DEFAULT_FLOAT
         if _category(dtype) > _category(self._array.dtype):
             raise RuntimeError(
-                f"result type {_TORCH_TYPE_NAMES[dtype.name]} can't be cast to the desired output type "
-                f"{_TORCH_TYPE_NAMES[self._array.dtype.name]}"
+                f"result type {_dtypes.scalar_type_name(dtype)} can't be cast to the desired output type "
+                f"{_dtypes.scalar_type_name(self._array.dtype)}"
             )
 
     def add_(self, other: Any, alpha: builtins.float = 1) -> Tensor:
@@ -872,13 +872,6 @@ def result_dtype(*operands: Any) -> np.dtype:
             dtype, group = _scalar_dtype(operand), 2
         groups[group] = dtype if groups[group] is None else _promote_types(groups[group], dtype)
     return _combine_categories(groups[0], _combine_categories(groups[1], groups[2]))
-
-
-_TORCH_TYPE_NAMES = {
-    "float16": "Half", "float32": "Float", "float64": "Double", "complex64": "ComplexFloat",
-    "complex128": "ComplexDouble", "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int",
-    "int64": "Long", "bool": "Bool",
-}
 
 
 def _category(dtype: np.dtype) -> int:

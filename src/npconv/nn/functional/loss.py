@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import ops
+from ... import dtypes, ops
 from ...autograd import Context, Function, is_grad_enabled
 from ...tensor import Tensor
 from ._common import as_input
@@ -30,16 +30,11 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
-_SCALAR_TYPE_NAMES = {
-    "float16": "Half", "float32": "Float", "float64": "Double", "complex64": "ComplexFloat",
-    "complex128": "ComplexDouble", "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int",
-    "int64": "Long", "bool": "Bool",
-}
 
 
 def _type_name(tensor: Tensor) -> str:
     """torch's scalar type name of ``tensor``'s dtype (Float, Double, Long, ...), used in its messages."""
-    return _SCALAR_TYPE_NAMES.get(tensor._array.dtype.name, tensor._array.dtype.name)
+    return dtypes.scalar_type_name(tensor._array.dtype)
 
 
 # --------------------------------------------------------------------- reduction
