@@ -170,6 +170,59 @@ def test_functional_batch_norm_matches_torch_with_and_without_buffers():
     assert_close(out.numpy(), TF.batch_norm(torch.tensor(values), None, None, training=True).numpy(), np.float64)
 
 
+@pytest.mark.parametrize("block", [None, 300])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batchnorm_in_blocks_of_channels_matches_torch(block, dtype, monkeypatch):
+    """Statistics, output, running estimates and all three gradients of a batch large enough to split into
+    blocks of channels, in training and then in eval mode with gradients."""
+    from npconv.nn.functional import normalization
+
+    if block is not None:
+        monkeypatch.setattr(normalization, "BATCH_NORM_BLOCK", block)
+        assert len(normalization._blocks_of_channels((6, 10, 7 * 9))) == 10  # one channel a block
+    ours, theirs = paired("BatchNorm2d", 10, dtype=dtype)
+    rng = np.random.default_rng(7)
+    for seed, mode in ((0, "train"), (1, "train"), (2, "eval")):
+        if mode == "eval":
+            ours.eval()
+            theirs.eval()
+        values = (rng.standard_normal((6, 10, 7, 9)) * rng.uniform(0.5, 3, (1, 10, 1, 1)) + 2).astype(dtype)
+        step(ours, theirs, values, dtype, seed)
+        assert_same_state(ours, theirs, dtype)
+        ours.zero_grad()
+        theirs.zero_grad()
+
+
+def test_batchnorm_float16_input_with_float32_parameters_matches_torch():
+    """Mixed precision as torch allows it on the CPU: a float16 input normalised with float32 weight, bias
+    and running estimates; the output is float16, the statistics and parameter gradients float32."""
+    ours, theirs = paired("BatchNorm2d", 4, dtype=np.float32)
+    values = np.random.default_rng(8).standard_normal((3, 4, 5, 5)).astype(np.float16)
+    tensor, torch_tensor = npconv.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    out, expected = ours(tensor), theirs(torch_tensor)
+    assert out.dtype == npconv.float16 and expected.dtype == torch.float16
+    np.testing.assert_allclose(out.detach().numpy().astype(np.float64), expected.detach().numpy().astype(np.float64), rtol=2e-3, atol=2e-3)
+    upstream = np.random.default_rng(9).standard_normal(values.shape).astype(np.float16)
+    out.backward(npconv.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(tensor.grad.numpy().astype(np.float64), torch_tensor.grad.numpy().astype(np.float64), rtol=5e-3, atol=5e-3)
+    for name in ("weight", "bias"):
+        ours_grad, their_grad = getattr(ours, name).grad, getattr(theirs, name).grad
+        assert ours_grad.dtype == npconv.float32 and their_grad.dtype == torch.float32
+        np.testing.assert_allclose(ours_grad.numpy(), their_grad.numpy(), rtol=2e-3, atol=2e-3)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(getattr(ours, name).numpy(), getattr(theirs, name).numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_batchnorm_of_an_empty_batch_leaves_the_running_estimates():
+    ours, theirs = paired("BatchNorm2d", 3)
+    for module, make in ((ours, npconv.zeros), (theirs, torch.zeros)):
+        out = module(make(2, 3, 0, 4, dtype=module.weight.dtype))
+        assert tuple(out.shape) == (2, 3, 0, 4)
+    assert_same_state(ours, theirs, np.float64)
+    assert ours.num_batches_tracked.item() == 1
+
+
 def test_functional_group_norm_matches_torch():
     rng = np.random.default_rng(6)
     values, weight, bias = rng.standard_normal((2, 6, 5)), rng.standard_normal(6), rng.standard_normal(6)
@@ -199,6 +252,10 @@ ERRORS = [
     ("bn_channels", lambda n, f, t: n.BatchNorm2d(3)(t(2, 4, 2, 2)), RuntimeError, "running_mean should contain 4 elements not 3"),
     ("bn_eval_without_buffers", lambda n, f, t: f.batch_norm(t(2, 3), None, None, training=False), RuntimeError, "running_mean must be defined"),
     ("bn_negative_eps", lambda n, f, t: f.batch_norm(t(2, 3), t(3), t(3).abs(), eps=-1.0), ValueError, "eps must be non-negative"),
+    ("bn_integer_input", lambda n, f, t: f.batch_norm(t(2, 3).long(), None, None, training=True), NotImplementedError, '"batch_norm" not implemented for'),
+    ("bn_double_weight", lambda n, f, t: f.batch_norm(t(2, 3), None, None, t(3).double(), training=True), RuntimeError, r"mixed dtype \(CPU\): expect parameter to have scalar type of Float"),
+    ("bn_float_weight_double_input", lambda n, f, t: f.batch_norm(t(2, 3).double(), None, None, t(3), training=True), RuntimeError, r"mixed dtype \(CPU\): all inputs must share same datatype"),
+    ("bn_double_running_stats", lambda n, f, t: f.batch_norm(t(2, 3), t(3).double(), t(3).abs().double(), t(3), training=True), RuntimeError, "expected scalar type Float but found Double"),
     ("gn_module_divisibility", lambda n, f, t: n.GroupNorm(3, 4), ValueError, r"num_channels \(4\) must be divisible by num_groups \(3\)"),
     ("gn_functional_divisibility", lambda n, f, t: f.group_norm(t(2, 6, 4), 4), RuntimeError, "divisible by num_groups"),
     ("gn_channels", lambda n, f, t: n.GroupNorm(2, 4)(t(2, 6, 4)), RuntimeError, "Expected weight to be a vector of size equal to the number of channels"),

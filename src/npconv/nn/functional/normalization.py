@@ -1,7 +1,9 @@
 """Functional normalisation: ``batch_norm`` and ``group_norm``.
 
-Both standardise over some axes with ``Standardize`` (whose backward is the closed form of the mean/variance
-chain rule) and then apply the per-channel affine map with ordinary Tensor operations.
+``batch_norm`` is one operation (``BatchNorm``): statistics, normalisation and the affine map in one pass
+over each block of channels, and all three gradients in one more. ``group_norm`` standardises with
+``Standardize`` (whose backward is the closed form of the mean/variance chain rule) and then applies the
+per-channel affine map with ordinary Tensor operations.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import dtypes
 from ...autograd import Context, Function
 from ...tensor import Size, Tensor
 from ._common import as_input
@@ -76,6 +79,154 @@ def _check_channel_vector(name: str, value: Tensor | None, channels: int) -> Non
         raise RuntimeError(f"{name} should contain {channels} elements not {value.numel()}")
 
 
+# Elements per block of channels in ``BatchNorm``'s passes: the block's input, its scratch and its output
+# stay in a core's L2 cache from one pass to the next, so x (and g) are read from memory once.
+BATCH_NORM_BLOCK = 1 << 17
+
+
+def _blocks_of_channels(shape: tuple[int, int, int]) -> list[tuple[int, int]]:
+    """Channel ranges of about BATCH_NORM_BLOCK elements each for an (N, C, M) array (whole channels)."""
+    batch, channels, positions = shape
+    per_block = max(1, BATCH_NORM_BLOCK // max(1, batch * positions))
+    return [(c0, min(channels, c0 + per_block)) for c0 in range(0, channels, per_block)]
+
+
+def _by_blocks(function: Any, shape: tuple[int, int, int]) -> None:
+    """``function(c0, c1)`` for every block of channels. In the calling thread: the passes are bound by
+    memory, and on the thread pool they measured no faster ((8, 64, 56, 56), forward+backward: 14.1 ms on
+    the pool, 13.4 ms in one thread; (8, 32, 112, 112): 23.0 against 21.1)."""
+    for c0, c1 in _blocks_of_channels(shape):
+        function(c0, c1)
+
+
+class BatchNorm(Function):
+    """y = (x − mean) / √(var + eps) · weight + bias per channel (dim 1) of x (N, C, *), in x's dtype
+    (float16 computed in float32).
+
+    ``statistics`` is a (2, C) array of the mean and the biased variance: in ``training`` the forward writes
+    the batch's there, otherwise it normalises with the ones given (the running estimates). Each block of
+    channels is read once from memory and its statistics, normalisation and affine map computed while it is
+    in cache; the backward likewise computes Σ g and Σ g·x̂ per channel (the bias and weight gradients) and
+    the input gradient from one read of g and x:
+
+        training: dx = weight/σ · (g − Σg/m − x̂ · Σ(g·x̂)/m)   (m values per channel, x̂ = (x − mean)/σ)
+        otherwise: dx = weight/σ · g
+    """
+
+    fresh_gradients = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: np.ndarray,
+        weight: np.ndarray | None,
+        bias: np.ndarray | None,
+        statistics: np.ndarray,
+        training: bool,
+        eps: float,
+    ) -> np.ndarray:
+        compute = statistics.dtype
+        shaped = x.reshape(*x.shape[:2], math.prod(x.shape[2:]))
+        y = np.empty(x.shape, dtype=x.dtype)
+        out = y.reshape(shaped.shape)
+        inverse_std = np.empty(x.shape[1], dtype=compute)
+
+        def normalize(c0: int, c1: int) -> None:
+            block = shaped[:, c0:c1].astype(compute, copy=False)
+            if training:
+                mean = block.mean(axis=(0, 2))
+                centered = block - mean[:, None]
+                statistics[0, c0:c1] = mean
+                statistics[1, c0:c1] = np.square(centered, out=centered).mean(axis=(0, 2))
+            inverse_std[c0:c1] = 1 / np.sqrt(statistics[1, c0:c1] + eps)
+            # y = x·scale + shift: scale = weight/σ, shift = bias − mean·scale
+            scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
+            shift = -statistics[0, c0:c1] * scale
+            if bias is not None:
+                shift += bias[c0:c1]
+            target = out[:, c0:c1] if x.dtype == compute else np.empty(block.shape, compute)  # float16: rounded once
+            np.multiply(block, scale[:, None], out=target)
+            target += shift[:, None]
+            if x.dtype != compute:
+                out[:, c0:c1] = target
+
+        if x.size:
+            _by_blocks(normalize, shaped.shape)
+        ctx.save_for_backward(x, weight)
+        ctx.mean, ctx.inverse_std, ctx.training = statistics[0].copy(), inverse_std, training
+        ctx.bias_dtype = None if bias is None else bias.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        x, weight = ctx.saved_tensors
+        mean, inverse_std = ctx.mean, ctx.inverse_std
+        compute = inverse_std.dtype
+        channels = x.shape[1]
+        shaped = x.reshape(*x.shape[:2], math.prod(x.shape[2:]))
+        grads = grad.reshape(shaped.shape)
+        count = shaped.shape[0] * shaped.shape[2]
+        grad_x = np.empty(x.shape, dtype=x.dtype) if ctx.needs_input_grad[0] else None
+        out = None if grad_x is None else grad_x.reshape(shaped.shape)
+        sums = np.zeros((2, channels), dtype=compute)  # Σ g and Σ g·x̂ per channel
+        weight_grad = weight is not None and ctx.needs_input_grad[1]
+
+        def gradients(c0: int, c1: int) -> None:
+            block_g = grads[:, c0:c1].astype(compute, copy=False)
+            sums[0, c0:c1] = block_g.sum(axis=(0, 2))
+            scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
+            if not ctx.training and (out is None or not weight_grad):
+                if out is not None:  # dx = weight/σ · g
+                    np.multiply(block_g, scale[:, None], out=out[:, c0:c1], casting="unsafe")
+                return
+            centered = shaped[:, c0:c1] - mean[c0:c1, None]
+            product = np.multiply(block_g, centered, out=np.empty_like(centered))
+            sums[1, c0:c1] = product.sum(axis=(0, 2)) * inverse_std[c0:c1]  # Σ g·x̂
+            if out is None:
+                return
+            if not ctx.training:
+                np.multiply(block_g, scale[:, None], out=out[:, c0:c1], casting="unsafe")
+                return
+            # dx = a·g + b·(x − mean) + c per channel: a = weight/σ, b = −a/σ · Σ(g·x̂)/m, c = −a · Σg/m
+            a = scale
+            b = -a * inverse_std[c0:c1] * sums[1, c0:c1] / count
+            c = -a * sums[0, c0:c1] / count
+            target = out[:, c0:c1] if x.dtype == compute else np.empty_like(centered)
+            np.multiply(block_g, a[:, None], out=target)
+            np.multiply(centered, b[:, None], out=product)
+            target += product
+            target += c[:, None]
+            if target is not out[:, c0:c1]:
+                out[:, c0:c1] = target
+
+        if x.size:
+            _by_blocks(gradients, shaped.shape)
+        grad_w = sums[1].astype(weight.dtype) if weight_grad else None
+        grad_b = sums[0].astype(ctx.bias_dtype) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+def _check_batch_norm_dtypes(x: Tensor, *parameters: Tensor | None) -> None:
+    """torch's dtype rules for batch_norm on the CPU: a floating-point input; weight, bias and the running
+    statistics of the input's dtype, or all float32 with a float16 input (mixed precision)."""
+    if not x.is_floating_point():
+        raise NotImplementedError(f'"batch_norm" not implemented for {x.dtype!r}: use a floating-point tensor')
+    present = [p._array.dtype for p in parameters if p is not None]
+    if not present:
+        return
+    if present[0] != x._array.dtype:  # mixed precision, decided by the first one given, as torch does
+        if any(dtype != np.float32 for dtype in present):
+            raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+        if x._array.dtype != np.float16:
+            raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+        return
+    for dtype in present:
+        if dtype != x._array.dtype:
+            raise RuntimeError(
+                f"expected scalar type {dtypes.scalar_type_name(x._array.dtype)} but found {dtypes.scalar_type_name(dtype)}"
+            )
+
+
 def batch_norm(
     input: Any,  # noqa: A002
     running_mean: Any,
@@ -117,20 +268,17 @@ def batch_norm(
             raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
     elif eps < 0.0:
         raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
-    axes = (0, *range(2, x.ndim))
-    shape = _channel_shape(x.ndim, channels)
-    if training:
-        mean, variance = moments(x._array, axes)
-        normalized = Standardize.apply(x, axes, eps, mean, variance)
-        _update_running_stats(mean.reshape(channels), variance.reshape(channels), x.numel() // channels,
-                              mean_buffer, var_buffer, momentum)
-    else:
-        if mean_buffer is None or var_buffer is None:
-            raise RuntimeError("running_mean must be defined in evaluation mode")
-        inverse_std = 1 / np.sqrt(var_buffer._array.reshape(shape) + eps)
-        centered = x - Tensor._wrap(mean_buffer._array.reshape(shape).astype(x._array.dtype, copy=False))
-        normalized = centered * Tensor._wrap(inverse_std.astype(x._array.dtype, copy=False))
-    return _affine(normalized, w, b)
+    if not training and (mean_buffer is None or var_buffer is None):
+        raise RuntimeError("running_mean must be defined in evaluation mode")
+    _check_batch_norm_dtypes(x, w, b, mean_buffer, var_buffer)
+    compute = np.float32 if x._array.dtype == np.float16 else x._array.dtype
+    statistics = np.empty((2, channels), dtype=compute)
+    if not training:
+        statistics[0], statistics[1] = mean_buffer._array.reshape(-1), var_buffer._array.reshape(-1)
+    y = BatchNorm.apply(x, w, b, statistics, training, eps)
+    if training and x.numel():  # an empty batch leaves the running estimates as they are (torch's rule)
+        _update_running_stats(statistics[0], statistics[1], x.numel() // channels, mean_buffer, var_buffer, momentum)
+    return y
 
 
 def _update_running_stats(
