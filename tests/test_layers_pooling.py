@@ -104,6 +104,38 @@ def test_max_pool_propagates_nan_and_points_at_it_like_torch(ndim, shape, kwargs
     check_with_indices(f"max_pool{ndim}d", values, np.float64, **kwargs)
 
 
+@pytest.mark.parametrize(("ndim", "shape", "kwargs"), MAX_CASES[::2])
+def test_max_pool_without_gradients_gives_torchs_values(ndim, shape, kwargs):
+    """Without gradients (or indices) only the maxima are computed: NaN, −inf and ties included."""
+    rng = np.random.default_rng(6)
+    values = rng.integers(-2, 3, shape).astype(np.float64)
+    values[rng.random(shape) < 0.1] = np.nan
+    values[rng.random(shape) < 0.1] = -np.inf
+    name = f"max_pool{ndim}d"
+    expected = getattr(TF, name)(torch.tensor(values), **kwargs).numpy()
+    plain = getattr(F, name)(npconv.tensor(values), **kwargs)
+    with npconv.no_grad():
+        unrecorded = getattr(F, name)(npconv.tensor(values, requires_grad=True), **kwargs)
+    for out in (plain, unrecorded):
+        assert not out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_max_pool_in_many_chunks_matches_torch(grad, monkeypatch):
+    """Positions split into many chunks, with ties, strided and padded windows."""
+    from npconv.nn.functional import pooling
+
+    monkeypatch.setattr(pooling, "POOL_CHUNK", 50)  # dozens of chunks
+    values = np.random.default_rng(7).integers(0, 4, (2, 3, 13, 11)).astype(np.float32)
+    kwargs = {"kernel_size": 3, "stride": 2, "padding": 1}
+    if grad:
+        check_with_indices("max_pool2d", values, np.float32, **kwargs)
+    else:
+        out = F.max_pool2d(npconv.tensor(values), **kwargs)
+        np.testing.assert_array_equal(out.numpy(), TF.max_pool2d(torch.tensor(values), **kwargs).numpy())
+
+
 def test_max_pool_never_picks_padding_even_when_the_input_is_minus_infinity():
     values = np.full((1, 1, 4, 5), -np.inf)
     values[0, 0, 1, 2] = 1.0

@@ -794,7 +794,7 @@ def grad_weight_depthwise_by_rows(
     return result.reshape(out_channels, 1, *kernel)
 
 
-def _phase_slices(size: int, lo: int, stride: int, phase: int, extent: int) -> tuple[slice, slice] | None:
+def phase_slices(size: int, lo: int, stride: int, phase: int, extent: int) -> tuple[slice, slice] | None:
     """Positions j < extent of one phase of a padded dim (padded position j·stride + phase) that hold x's
     elements, and those elements: (slice of j, slice of x), or None when there are none."""
     first = max(0, -((phase - lo) // stride))  # smallest j with j·stride + phase − lo ≥ 0
@@ -825,7 +825,7 @@ class StridePhases:
         # per phase with any of x's elements: where they go in the phase plane and which ones they are
         self.fills = []
         for index, phase in enumerate(self.phases):
-            parts = [_phase_slices(n, lo, s, r, e) for n, lo, s, r, e in zip(spatial, lows, stride, phase, self.extents)]
+            parts = [phase_slices(n, lo, s, r, e) for n, lo, s, r, e in zip(spatial, lows, stride, phase, self.extents)]
             if all(part is not None for part in parts):
                 self.fills.append((index, *zip(*parts)))
 
