@@ -180,6 +180,21 @@ def test_inplace_inside_a_graph_keeps_gradients_right():
     assert_close(leaf.grad.numpy(), torch_leaf.grad.numpy(), np.float64)
 
 
+def test_relu_without_a_graph_computes_in_one_pass_and_inplace_writes_the_input():
+    values = np.random.default_rng(3).standard_normal((4, 5)).astype(np.float32)
+    expected = TF.relu(torch.tensor(values)).numpy()
+    tensor = npconv.tensor(values)
+    out = F.relu(tensor)
+    assert out is not tensor and not out.requires_grad
+    np.testing.assert_array_equal(out.numpy(), expected)
+    np.testing.assert_array_equal(tensor.numpy(), values)  # untouched
+    assert F.relu(tensor, inplace=True) is tensor
+    np.testing.assert_array_equal(tensor.numpy(), expected)
+    leaf = npconv.tensor(values, requires_grad=True)
+    with npconv.no_grad():
+        np.testing.assert_array_equal(F.relu(leaf).numpy(), expected)
+
+
 def test_integer_inputs_follow_torch_dtypes():
     values = np.array([-2, 0, 3])
     assert F.relu(npconv.tensor(values)).dtype == npconv.int64
@@ -197,6 +212,8 @@ ERRORS = [
     ("prelu_weight_count", lambda m: m.prelu(m_randn(m, 2, 3, 4), m_randn(m, 4)), RuntimeError, "Mismatch of parameter numbers"),
     ("prelu_1d_many_weights", lambda m: m.prelu(m_randn(m, 3), m_randn(m, 3)), RuntimeError, "channel size = 1"),
     ("elu_integer", lambda m: m.elu(m_tensor(m, [1, -2])), NotImplementedError, "not implemented"),
+    ("relu_boolean", lambda m: m.relu(m_tensor(m, [True, False])), RuntimeError, "Boolean inputs not supported for relu"),
+    ("relu_boolean_recorded", lambda m: m.relu(m_tensor(m, [True, False]), inplace=True), RuntimeError, "Boolean inputs not supported for relu"),
 ]
 
 

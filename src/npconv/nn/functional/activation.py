@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ... import ops
-from ...autograd import Context, Function
+from ...autograd import Context, Function, is_grad_enabled
 from ...ops import unbroadcast
 from ...tensor import Tensor, _floating, _normalize_dim
 from ._common import as_input
@@ -228,7 +228,17 @@ def relu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
         inplace: overwrite ``input`` (when not recording a graph). Default: False.
     """
     x = as_input(input, "relu", "input")
-    return apply_inplace(x, ReLU.apply(x), inplace)
+    if x._array.dtype == np.bool_:
+        raise RuntimeError("Boolean inputs not supported for relu")
+    if is_grad_enabled() and x.requires_grad:
+        return apply_inplace(x, ReLU.apply(x), inplace)
+    # nothing recorded: one pass, into the input's storage for inplace (no mask kept for a backward)
+    zero = np.zeros((), dtype=x._array.dtype)
+    if not inplace:
+        return Tensor._wrap(np.maximum(x._array, zero))
+    x._check_inplace()
+    np.maximum(x._array, zero, out=x._array)
+    return x
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
