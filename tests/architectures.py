@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from npconv.benchmark import resnet18  # the benchmark's network, built with either library
+
 VGG11_CONFIG = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 # torchvision's documented parameter counts (independent of both implementations)
@@ -55,50 +57,6 @@ VGG11_SPEC = "; ".join(
 def build(lib: ModuleType, name: str, **options: Any) -> Any:
     """``lib`` is ``npconv`` or ``torch``; ``name`` one of resnet18, vgg11, vgg11_cifar, unet, alexnet_features."""
     nn = lib.nn
-
-    class BasicBlock(nn.Module):
-        def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.downsample = None
-            if stride != 1 or inplanes != planes:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-                )
-
-        def forward(self, x: Any) -> Any:
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
-
-    class ResNet18(nn.Module):
-        def __init__(self, num_classes: int = 1000) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            widths, inplanes = (64, 128, 256, 512), 64
-            for index, planes in enumerate(widths, start=1):
-                stride = 1 if index == 1 else 2
-                setattr(
-                    self,
-                    f"layer{index}",
-                    nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)),
-                )
-                inplanes = planes
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, num_classes)
-
-        def forward(self, x: Any) -> Any:
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(self.avgpool(x).reshape(x.shape[0], -1))
 
     class DoubleConv(nn.Sequential):
         def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -184,7 +142,7 @@ def build(lib: ModuleType, name: str, **options: Any) -> Any:
         )
 
     builders = {
-        "resnet18": ResNet18,
+        "resnet18": lambda **kwargs: resnet18(lib, **kwargs),
         "unet": UNet,
         "vgg11": vgg11,
         "vgg11_cifar": vgg11_cifar,

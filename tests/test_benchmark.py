@@ -46,6 +46,43 @@ def test_bench_runs_report_the_median_ratio_with_its_range_and_each_runs_summary
     assert re.search(r"ratio [\d.]+ \(per run [\d.]+, [\d.]+, [\d.]+\)", output)
 
 
+def test_bench_network_times_resnet18_inference_and_training_against_torch(capsys, monkeypatch):
+    """A small batch and image keep it short; the rows hold both libraries' medians and their ratio."""
+    from npconv import benchmark
+
+    monkeypatch.setattr(benchmark, "NETWORK_BATCH", 2)
+    monkeypatch.setattr(benchmark, "NETWORK_SIZE", 64)
+    assert main(["bench", "--filter", "no such case", "--network", "--repeats", "1", "--no-memory"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ResNet-18 b2 64² |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["inference", "training step"]
+    for row in rows:
+        npconv_ms, torch_ms, ratio = (float(cell) for cell in row.split("|")[3:6])
+        assert abs(ratio - npconv_ms / torch_ms) <= 0.01 + 0.01 * ratio
+
+
+def test_the_benchmarks_two_networks_compute_the_same_function():
+    """npconv's ResNet-18, given torch's weights as the benchmark gives them, matches torch's: logits in
+    eval mode and the loss of a training step."""
+    import numpy as np
+    import torch
+
+    import npconv
+    from npconv import benchmark
+
+    theirs = benchmark.resnet18(torch)
+    ours = benchmark.resnet18(npconv)
+    ours.load_state_dict({k: npconv.from_numpy(v.detach().numpy().copy()) for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(0)
+    images, labels = rng.standard_normal((2, 3, 64, 64)).astype(np.float32), rng.integers(0, 1000, 2)
+    (our_inference, our_step), (their_inference, their_step) = (
+        benchmark._network_functions(library, network, images, labels)
+        for library, network in ((npconv, ours), (torch, theirs))
+    )
+    np.testing.assert_allclose(our_inference().numpy(), their_inference().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(our_step().item(), their_step().item(), rtol=1e-4)
+    assert all(parameter.grad is None for parameter in ours.parameters())
+
+
 def test_bench_rejects_counts_below_one_naming_the_argument(capsys):
     for argument, value, message in (("--runs", "0", "must be at least 1, got 0"), ("--repeats", "x", "expected a whole number, got 'x'")):
         with pytest.raises(SystemExit) as raised:

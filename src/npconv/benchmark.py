@@ -104,6 +104,103 @@ def count(text: str) -> int:
     return value
 
 
+# ------------------------------------------------------------------------------------------ a whole network
+NETWORK_BATCH, NETWORK_SIZE = 8, 224
+
+
+def resnet18(library, num_classes: int = 1000):  # noqa: ANN201 - an npconv or torch Module
+    """torchvision's ResNet-18 (BasicBlocks, layers and parameter names as torchvision has them), built
+    from ``library``'s ``nn`` (``npconv`` or ``torch``: the same code serves both)."""
+    nn = library.nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+                )
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + identity)
+
+    class ResNet18(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            widths, inplanes = (64, 128, 256, 512), 64
+            for index, planes in enumerate(widths, start=1):
+                stride = 1 if index == 1 else 2
+                blocks = nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes))
+                setattr(self, f"layer{index}", blocks)
+                inplanes = planes
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(self.avgpool(x).reshape(x.shape[0], -1))
+
+    return ResNet18()
+
+
+def _network_functions(library, network, images: np.ndarray, labels: np.ndarray) -> tuple[Callable, Callable]:
+    """Inference (eval mode, no_grad) and one training step (train mode: forward, cross-entropy, backward;
+    the gradients then dropped) of ``network`` on the shared arrays."""
+    x, y = library.from_numpy(images), library.from_numpy(labels)
+
+    def inference() -> object:
+        network.eval()
+        with library.no_grad():
+            return network(x)
+
+    def training_step() -> object:
+        network.train()
+        loss = library.nn.functional.cross_entropy(network(x), y)
+        loss.backward()
+        for parameter in network.parameters():
+            parameter.grad = None
+        return loss
+
+    return inference, training_step
+
+
+def _network_rows(npconv, torch, repeats: int) -> list[str]:
+    """ResNet-18 at batch NETWORK_BATCH on NETWORK_SIZE² images, in both libraries with the same weights:
+    inference and a training step, interleaved, medians and their ratio."""
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((NETWORK_BATCH, 3, NETWORK_SIZE, NETWORK_SIZE)).astype(np.float32)
+    labels = rng.integers(0, 1000, NETWORK_BATCH)
+    ours = resnet18(npconv)
+    functions = [_network_functions(npconv, ours, images, labels)]
+    if torch is not None:
+        theirs = resnet18(torch)
+        state = {name: npconv.from_numpy(value.detach().numpy().copy()) for name, value in theirs.state_dict().items()}
+        ours.load_state_dict(state)
+        functions.append(_network_functions(torch, theirs, images, labels))
+    lines = ["| network | pass | npconv ms | torch ms | npconv/torch |", "|---|---|---:|---:|---:|"]
+    for index, pass_name in enumerate(("inference", "training step")):
+        medians = _interleaved_medians([pair[index] for pair in functions], repeats)
+        theirs_text = _format_time(medians[1]) if torch is not None else "–"
+        ratio_text = f"{medians[0] / medians[1]:.2f}" if torch is not None else "–"
+        name = f"ResNet-18 b{NETWORK_BATCH} {NETWORK_SIZE}²"
+        lines.append(f"| {name} | {pass_name} | {_format_time(medians[0])} | {theirs_text} | {ratio_text} |")
+    return lines
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="a subset of the suite with fewer repeats (under a minute)"
@@ -119,6 +216,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and each run's geometric means and worst case (on a shared machine the spread is the noise)",
     )
     parser.add_argument("--filter", default="", help="run only cases whose name contains this text")
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help=f"also time a whole ResNet-18 at batch {NETWORK_BATCH}, {NETWORK_SIZE}²: inference and a training step",
+    )
     parser.add_argument("--no-torch", action="store_true", help="time npconv alone even when torch is installed")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of the suite")
@@ -451,6 +553,13 @@ def run(args: argparse.Namespace) -> int:
         if len(calls) > 1:
             text += " (per run " + ", ".join(f"{ours / theirs:.2f}" for ours, theirs in calls) + ")"
     print(text)
+    if args.network:
+        gc.freeze()
+        try:
+            rows = _network_rows(npconv, torch, repeats)
+        finally:
+            gc.unfreeze()
+        print("\n" + "\n".join(rows) + "\n")
     if not args.no_memory:
         traced, in_out = _traced_extra()
         bound = max(64 * 2**20, 0.25 * in_out)
