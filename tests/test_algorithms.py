@@ -254,6 +254,16 @@ CASES = [
         {"conv_winograd_dilated", "grad_weight_winograd_dilated"},
     ),
     ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
+    # 17² output positions (≥ GRAD_WEIGHT_TRANSPOSED_MIN): on the pool the weight gradient is contracted
+    # transposed and copied into place; the other cases' few positions take the direct orientation
+    (
+        "strided many positions",
+        False,
+        (2, 3, 34, 34),
+        (4, 3, 3, 3),
+        {"stride": 2, "padding": 1},
+        {"conv_im2col", "grad_weight_im2col"},
+    ),
     ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (
         "transposed k4 s2 p1",

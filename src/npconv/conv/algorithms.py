@@ -1687,6 +1687,11 @@ def sum_over_samples(
     return total
 
 
+# Output positions per sample from which ``grad_weight_im2col`` on the pool contracts in the transposed
+# orientation (see there).
+GRAD_WEIGHT_TRANSPOSED_MIN = 256
+
+
 def grad_weight_im2col(
     x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
 ) -> np.ndarray:
@@ -1703,17 +1708,20 @@ def grad_weight_im2col(
     # the input extent each output needs (pads may leave a surplus row that no output reads)
     needed = [s * (o - 1) + d * (k - 1) + 1 for s, o, d, k in zip(stride, out_spatial, dilation, kernel)]
     padding = [(lo, hi - (lo + size + hi - extent)) for (lo, hi), size, extent in zip(padding, x.shape[2:], needed)]
-    limited = getattr(_blas, "limited", False)
-    # On the pool, dWᵀ[g] += columns (C/G·Πk, Πout) · gᵀ (Πout, O/G): the long contraction over positions
-    # then has the many unfolded rows as the product's rows (ResNet 3×3 at 56², per sample on the pool: 8.3
-    # against 10.9 ms the other way round). On BLAS's own threads, dW[g] += g · columnsᵀ is the faster one.
-    shape = (groups, depth, out_channels // groups) if limited else (groups, out_channels // groups, depth)
+    # On the pool with many positions per sample, dWᵀ[g] += columns (C/G·Πk, Πout) · gᵀ (Πout, O/G): the
+    # long contraction over positions then has the many unfolded rows as the product's rows (ResNet 3×3 at
+    # 56², per sample on the pool: 8.3 against 10.9 ms the other way round), and the result is transposed
+    # into w's layout at the end. With few positions that transposing copy of the whole kernel costs more
+    # than the products (3×3, 512 channels, batch 2 at 4²: 28.2 against 10.9 ms; stride 2 to 7², batch 8:
+    # 80.8 against 59.7; level from 14² and 16² outputs on). Otherwise dW[g] += g · columnsᵀ.
+    transposed = getattr(_blas, "limited", False) and math.prod(out_spatial) >= GRAD_WEIGHT_TRANSPOSED_MIN
+    shape = (groups, depth, out_channels // groups) if transposed else (groups, out_channels // groups, depth)
 
     def add_block(start: int, stop: int, partial: np.ndarray) -> None:
         columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
         columns = columns.reshape(stop - start, groups, depth, -1)
         for n in range(stop - start):
-            if limited:
+            if transposed:
                 partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
             else:
                 partial += parallel_matmul(grads[start + n], columns[n].swapaxes(-1, -2))
@@ -1732,14 +1740,14 @@ def grad_weight_im2col(
                 columns = scratch[: g1 - g0]
                 np.copyto(columns, windows[n, g0:g1])
                 columns = columns.reshape(g1 - g0, depth, -1)
-                if limited:
+                if transposed:
                     partial[g0:g1] += parallel_matmul(columns, grads[start + n, g0:g1].swapaxes(-1, -2))
                 else:
                     partial[g0:g1] += parallel_matmul(grads[start + n, g0:g1], columns.swapaxes(-1, -2))
 
     sums = None if bias is None else (g, bias)
     result = sum_over_samples(batch, sample_bytes, shape, dtype, add_block_by_groups if by_groups else add_block, sums)
-    if limited:
+    if transposed:
         result = np.ascontiguousarray(result.swapaxes(-1, -2))
     return result.reshape(out_channels, per_group, *kernel)
 
