@@ -1690,13 +1690,21 @@ def sum_over_samples(
 # Output positions per sample from which ``grad_weight_im2col`` on the pool contracts in the transposed
 # orientation (see there).
 GRAD_WEIGHT_TRANSPOSED_MIN = 256
+# Below this many output positions per sample ``grad_weight_im2col`` contracts over a block's samples and
+# positions at once instead of one product per sample, whose contraction of a few positions rewrites the
+# whole kernel-sized sum for every sample (single-threaded, 3×3 at 1², 512 channels, batch 32: 211 → 8.6 ms;
+# at 2², 256 channels: 16.0 → 6.3; at 4², 128: 6.6 → 5.9; at 7², 256, batch 16: 32.5 → 29.5; at 8², 64:
+# 5.6 against 6.1, from 14² on one product per sample is faster).
+SIDE_BY_SIDE_MAX = 64
 
 
 def grad_weight_im2col(
     x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
 ) -> np.ndarray:
     """dW[g] = Σ_n g[n, g] (O/G, Πout) · columns[n, g]ᵀ (Πout, C/G·Πk), the columns unfolded per sample
-    as in the forward pass; blocks of samples accumulate into one partial sum per block."""
+    as in the forward pass; blocks of samples accumulate into one partial sum per block, with one product
+    per sample, or with fewer than SIDE_BY_SIDE_MAX positions one product over the block's samples side by
+    side (a contraction over samples and positions)."""
     batch, channels = x.shape[:2]
     out_channels = g.shape[1]
     per_group = channels // groups
@@ -1717,9 +1725,16 @@ def grad_weight_im2col(
     transposed = getattr(_blas, "limited", False) and math.prod(out_spatial) >= GRAD_WEIGHT_TRANSPOSED_MIN
     shape = (groups, depth, out_channels // groups) if transposed else (groups, out_channels // groups, depth)
 
+    positions = math.prod(out_spatial)
+
     def add_block(start: int, stop: int, partial: np.ndarray) -> None:
         columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
         columns = columns.reshape(stop - start, groups, depth, -1)
+        if positions < SIDE_BY_SIDE_MAX:  # the block's samples side by side: one contraction over all
+            wide_columns = np.ascontiguousarray(columns.transpose(1, 2, 0, 3)).reshape(groups, depth, -1)
+            wide_grads = np.ascontiguousarray(grads[start:stop].transpose(1, 2, 0, 3)).reshape(groups, out_channels // groups, -1)
+            partial += parallel_matmul(wide_grads, wide_columns.swapaxes(-1, -2))
+            return
         for n in range(stop - start):
             if transposed:
                 partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
