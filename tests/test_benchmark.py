@@ -50,11 +50,11 @@ def test_bench_network_times_resnet18_inference_and_training_against_torch(capsy
     """A small batch and image keep it short; the rows hold both libraries' medians and their ratio."""
     from npconv import benchmark
 
-    monkeypatch.setattr(benchmark, "NETWORK_BATCH", 2)
-    monkeypatch.setattr(benchmark, "NETWORK_SIZE", 64)
+    monkeypatch.setattr(benchmark, "NETWORKS", ((2, 64), (3, 32)))
     assert main(["bench", "--filter", "no such case", "--network", "--repeats", "1", "--no-memory"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ResNet-18 b2 64² |")]
-    assert [row.split("|")[2].strip() for row in rows] == ["inference", "training step"]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ResNet-18 b")]
+    assert [row.split("|")[1].strip() for row in rows] == ["ResNet-18 b2 64²"] * 2 + ["ResNet-18 b3 32²"] * 2
+    assert [row.split("|")[2].strip() for row in rows] == ["inference", "training step"] * 2
     for row in rows:
         npconv_ms, torch_ms, ratio = (float(cell) for cell in row.split("|")[3:6])
         assert abs(ratio - npconv_ms / torch_ms) <= 0.01 + 0.01 * ratio

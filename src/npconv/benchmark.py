@@ -105,7 +105,8 @@ def count(text: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ a whole network
-NETWORK_BATCH, NETWORK_SIZE = 8, 224
+# (batch, image size) of the ResNet-18 runs: ImageNet-sized images, and a CIFAR-sized batch
+NETWORKS = ((8, 224), (32, 32))
 
 
 def resnet18(library, num_classes: int = 1000):  # noqa: ANN201 - an npconv or torch Module
@@ -179,25 +180,27 @@ def _network_functions(library, network, images: np.ndarray, labels: np.ndarray)
 
 
 def _network_rows(npconv, torch, repeats: int) -> list[str]:
-    """ResNet-18 at batch NETWORK_BATCH on NETWORK_SIZE² images, in both libraries with the same weights:
-    inference and a training step, interleaved, medians and their ratio."""
-    rng = np.random.default_rng(0)
-    images = rng.standard_normal((NETWORK_BATCH, 3, NETWORK_SIZE, NETWORK_SIZE)).astype(np.float32)
-    labels = rng.integers(0, 1000, NETWORK_BATCH)
+    """ResNet-18 at each (batch, size) of NETWORKS, in both libraries with the same weights: inference and a
+    training step, interleaved, medians and their ratio."""
     ours = resnet18(npconv)
-    functions = [_network_functions(npconv, ours, images, labels)]
-    if torch is not None:
-        theirs = resnet18(torch)
+    theirs = resnet18(torch) if torch is not None else None
+    if theirs is not None:
         state = {name: npconv.from_numpy(value.detach().numpy().copy()) for name, value in theirs.state_dict().items()}
         ours.load_state_dict(state)
-        functions.append(_network_functions(torch, theirs, images, labels))
     lines = ["| network | pass | npconv ms | torch ms | npconv/torch |", "|---|---|---:|---:|---:|"]
-    for index, pass_name in enumerate(("inference", "training step")):
-        medians = _interleaved_medians([pair[index] for pair in functions], repeats)
-        theirs_text = _format_time(medians[1]) if torch is not None else "–"
-        ratio_text = f"{medians[0] / medians[1]:.2f}" if torch is not None else "–"
-        name = f"ResNet-18 b{NETWORK_BATCH} {NETWORK_SIZE}²"
-        lines.append(f"| {name} | {pass_name} | {_format_time(medians[0])} | {theirs_text} | {ratio_text} |")
+    rng = np.random.default_rng(0)
+    for batch, size in NETWORKS:
+        images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+        labels = rng.integers(0, 1000, batch)
+        functions = [_network_functions(npconv, ours, images, labels)]
+        if theirs is not None:
+            functions.append(_network_functions(torch, theirs, images, labels))
+        for index, pass_name in enumerate(("inference", "training step")):
+            medians = _interleaved_medians([pair[index] for pair in functions], repeats)
+            theirs_text = _format_time(medians[1]) if theirs is not None else "–"
+            ratio_text = f"{medians[0] / medians[1]:.2f}" if theirs is not None else "–"
+            name = f"ResNet-18 b{batch} {size}²"
+            lines.append(f"| {name} | {pass_name} | {_format_time(medians[0])} | {theirs_text} | {ratio_text} |")
     return lines
 
 
@@ -219,7 +222,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--network",
         action="store_true",
-        help=f"also time a whole ResNet-18 at batch {NETWORK_BATCH}, {NETWORK_SIZE}²: inference and a training step",
+        help="also time a whole ResNet-18 (batch 8 at 224², batch 32 at 32²): inference and a training step",
     )
     parser.add_argument("--no-torch", action="store_true", help="time npconv alone even when torch is installed")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
