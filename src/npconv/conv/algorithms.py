@@ -385,6 +385,17 @@ def unfold(block: np.ndarray, kernel, stride, dilation) -> np.ndarray:
     return columns
 
 
+def unfold_side_by_side(block: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """``unfold`` with the block's samples side by side: (C, *kernel, n, *out), contiguous, so that it
+    reshapes to (G, C/G·Πk, n·Πout): one matrix whose columns are every sample's positions."""
+    ndim = len(kernel)
+    windows = window_view(block, kernel, stride, dilation, 1)[:, 0]  # (n, C, *out, *k)
+    windows = windows.transpose(1, *range(2 + ndim, 2 + 2 * ndim), 0, *range(2, 2 + ndim))
+    columns = np.empty(windows.shape, dtype=block.dtype)
+    parallel_copy(columns, windows)
+    return columns
+
+
 # ---------------------------------------------------------------------------------------------- forward
 
 
@@ -1037,9 +1048,16 @@ def conv_im2col(
         step = _samples_per_block(batch, sample_bytes)
         for start in range(0, batch, step):
             stop = min(batch, start + step)
+            target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
+            if math.prod(out_spatial) < SIDE_BY_SIDE_MAX and stop - start > 1:
+                # few positions: one product over the block's samples side by side, not one per sample
+                # (each of which would read all of w for a few columns)
+                columns = unfold_side_by_side(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
+                product_ = parallel_matmul(weights, columns.reshape(groups, depth, -1), bias=biases)
+                target[...] = product_.reshape(groups, out_channels // groups, stop - start, -1).transpose(2, 0, 1, 3)
+                continue
             columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
             columns = columns.reshape(stop - start, groups, depth, -1)
-            target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
             parallel_matmul(weights, columns, out=target, bias=biases)
         return y
     rows_per_step = max(1, WORKSPACE_BYTES // max(row_bytes, 1))
@@ -1728,13 +1746,13 @@ def grad_weight_im2col(
     positions = math.prod(out_spatial)
 
     def add_block(start: int, stop: int, partial: np.ndarray) -> None:
-        columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
-        columns = columns.reshape(stop - start, groups, depth, -1)
+        block = pad_zeros(x[start:stop], padding)
         if positions < SIDE_BY_SIDE_MAX:  # the block's samples side by side: one contraction over all
-            wide_columns = np.ascontiguousarray(columns.transpose(1, 2, 0, 3)).reshape(groups, depth, -1)
+            columns = unfold_side_by_side(block, kernel, stride, dilation).reshape(groups, depth, -1)
             wide_grads = np.ascontiguousarray(grads[start:stop].transpose(1, 2, 0, 3)).reshape(groups, out_channels // groups, -1)
-            partial += parallel_matmul(wide_grads, wide_columns.swapaxes(-1, -2))
+            partial += parallel_matmul(wide_grads, columns.swapaxes(-1, -2))
             return
+        columns = unfold(block, kernel, stride, dilation).reshape(stop - start, groups, depth, -1)
         for n in range(stop - start):
             if transposed:
                 partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))
