@@ -374,23 +374,26 @@ def parallel_channels(function: Callable[[int, int], None], channels: int) -> No
     _run_blocks(function, channels, max(1, math.ceil(channels / THREADS)))
 
 
-def unfold(block: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+# Below this many output positions per sample, im2col's forward and weight gradient take one product over a
+# block's samples side by side (``unfold(..., side_by_side=True)``) instead of one per sample: a product per
+# sample reads all of w for a few columns, and the weight gradient's contraction over a few positions
+# rewrites the whole kernel-sized sum for every sample (3×3, 512 channels at 1², batch 32: forward 8.4 → 3.9
+# ms; weight gradient, single-threaded, 211 → 8.6 ms; at 2², 256 channels, 16.0 → 6.3; at 4², 128: 6.6 →
+# 5.9; at 7², 256, batch 16: 32.5 → 29.5; at 8², 64: 5.6 against 6.1, and from 14² on one product per
+# sample is faster).
+SIDE_BY_SIDE_MAX = 64
+
+
+def unfold(block: np.ndarray, kernel, stride, dilation, side_by_side: bool = False) -> np.ndarray:
     """The im2col matrix of an already padded block: (n, C, *kernel, *out), contiguous, so that it reshapes
-    to (n, G, C/G·Πk, Πout) for any group count. The copy is split over the thread pool."""
+    to (n, G, C/G·Πk, Πout) for any group count; with ``side_by_side`` (C, *kernel, n, *out), which
+    reshapes to (G, C/G·Πk, n·Πout): one matrix whose columns are every sample's positions. The copy is
+    split over the thread pool."""
     ndim = len(kernel)
     windows = window_view(block, kernel, stride, dilation, 1)[:, 0]  # (n, C, *out, *k)
-    windows = windows.transpose(0, 1, *range(2 + ndim, 2 + 2 * ndim), *range(2, 2 + ndim))
-    columns = np.empty(windows.shape, dtype=block.dtype)
-    parallel_copy(columns, windows)
-    return columns
-
-
-def unfold_side_by_side(block: np.ndarray, kernel, stride, dilation) -> np.ndarray:
-    """``unfold`` with the block's samples side by side: (C, *kernel, n, *out), contiguous, so that it
-    reshapes to (G, C/G·Πk, n·Πout): one matrix whose columns are every sample's positions."""
-    ndim = len(kernel)
-    windows = window_view(block, kernel, stride, dilation, 1)[:, 0]  # (n, C, *out, *k)
-    windows = windows.transpose(1, *range(2 + ndim, 2 + 2 * ndim), 0, *range(2, 2 + ndim))
+    kernel_axes, out_axes = range(2 + ndim, 2 + 2 * ndim), range(2, 2 + ndim)
+    order = (1, *kernel_axes, 0, *out_axes) if side_by_side else (0, 1, *kernel_axes, *out_axes)
+    windows = windows.transpose(order)
     columns = np.empty(windows.shape, dtype=block.dtype)
     parallel_copy(columns, windows)
     return columns
@@ -1050,9 +1053,8 @@ def conv_im2col(
             stop = min(batch, start + step)
             target = y[start:stop].reshape(stop - start, groups, out_channels // groups, -1)
             if math.prod(out_spatial) < SIDE_BY_SIDE_MAX and stop - start > 1:
-                # few positions: one product over the block's samples side by side, not one per sample
-                # (each of which would read all of w for a few columns)
-                columns = unfold_side_by_side(pad_zeros(x[start:stop], padding), kernel, stride, dilation)
+                # few positions (see SIDE_BY_SIDE_MAX): one product over the block's samples side by side
+                columns = unfold(pad_zeros(x[start:stop], padding), kernel, stride, dilation, side_by_side=True)
                 product_ = parallel_matmul(weights, columns.reshape(groups, depth, -1), bias=biases)
                 target[...] = product_.reshape(groups, out_channels // groups, stop - start, -1).transpose(2, 0, 1, 3)
                 continue
@@ -1708,12 +1710,6 @@ def sum_over_samples(
 # Output positions per sample from which ``grad_weight_im2col`` on the pool contracts in the transposed
 # orientation (see there).
 GRAD_WEIGHT_TRANSPOSED_MIN = 256
-# Below this many output positions per sample ``grad_weight_im2col`` contracts over a block's samples and
-# positions at once instead of one product per sample, whose contraction of a few positions rewrites the
-# whole kernel-sized sum for every sample (single-threaded, 3×3 at 1², 512 channels, batch 32: 211 → 8.6 ms;
-# at 2², 256 channels: 16.0 → 6.3; at 4², 128: 6.6 → 5.9; at 7², 256, batch 16: 32.5 → 29.5; at 8², 64:
-# 5.6 against 6.1, from 14² on one product per sample is faster).
-SIDE_BY_SIDE_MAX = 64
 
 
 def grad_weight_im2col(
@@ -1740,15 +1736,14 @@ def grad_weight_im2col(
     # into w's layout at the end. With few positions that transposing copy of the whole kernel costs more
     # than the products (3×3, 512 channels, batch 2 at 4²: 28.2 against 10.9 ms; stride 2 to 7², batch 8:
     # 80.8 against 59.7; level from 14² and 16² outputs on). Otherwise dW[g] += g · columnsᵀ.
-    transposed = getattr(_blas, "limited", False) and math.prod(out_spatial) >= GRAD_WEIGHT_TRANSPOSED_MIN
-    shape = (groups, depth, out_channels // groups) if transposed else (groups, out_channels // groups, depth)
-
     positions = math.prod(out_spatial)
+    transposed = getattr(_blas, "limited", False) and positions >= GRAD_WEIGHT_TRANSPOSED_MIN
+    shape = (groups, depth, out_channels // groups) if transposed else (groups, out_channels // groups, depth)
 
     def add_block(start: int, stop: int, partial: np.ndarray) -> None:
         block = pad_zeros(x[start:stop], padding)
         if positions < SIDE_BY_SIDE_MAX:  # the block's samples side by side: one contraction over all
-            columns = unfold_side_by_side(block, kernel, stride, dilation).reshape(groups, depth, -1)
+            columns = unfold(block, kernel, stride, dilation, side_by_side=True).reshape(groups, depth, -1)
             wide_grads = np.ascontiguousarray(grads[start:stop].transpose(1, 2, 0, 3)).reshape(groups, out_channels // groups, -1)
             partial += parallel_matmul(wide_grads, columns.swapaxes(-1, -2))
             return
