@@ -67,6 +67,10 @@ MATRIX_PRODUCT_PATHS = {
 # name, transposed, input shape, weight shape (torch layout), keyword arguments, algorithms expected to run
 CASES = [
     ("pointwise", False, (2, 6, 5, 7), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
+    # ≥ SIDE_BY_SIDE_MAX positions: one product per sample (the other cases' samples go side by side)
+    ("pointwise many positions", False, (2, 6, 9, 8), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
+    # taps that read only padding (in float32 dropped: see test_float32_drops_taps_that_read_only_padding)
+    ("padding-only taps", False, (3, 8, 1, 2), (5, 8, 3, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (
         "pointwise strided padded grouped 1d",
         False,
@@ -426,6 +430,49 @@ def test_float64_paths_match_torch(case, threaded: bool, spy: set[str], monkeypa
     assert expected <= spy, f"expected {sorted(expected)} to run, ran {sorted(spy)}"
     if threaded and expected & MATRIX_PRODUCT_PATHS:
         assert split_products and all(split_products)
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "weight_shape", "kwargs", "kept"),
+    [
+        ((4, 8, 1, 1), (6, 8, 3, 3), {"padding": 1}, (1, 1)),  # the centre tap alone: a 1×1 convolution
+        ((3, 5, 2, 7), (4, 5, 5, 5), {"padding": 2, "stride": (1, 2)}, (3, 5)),  # rows 1–3 of 5
+        ((2, 4, 1, 1, 2), (3, 4, 3, 3, 3), {"padding": 1}, (1, 1, 3)),
+        ((5, 3, 1), (4, 3, 5), {"padding": 2}, (5,)),  # 1-d keeps every tap, as torch's 1-d kernels do
+    ],
+)
+def test_float32_drops_taps_that_read_only_padding(input_shape, weight_shape, kwargs, kept, monkeypatch) -> None:
+    """float32 convolutions in 2-d and 3-d whose kernel has taps that read only zero padding compute without
+    them: the same values and gradients as torch, and the dropped taps' weight gradients exactly 0."""
+    kernels: list[tuple[int, ...]] = []
+    original = algorithms.valid_conv
+
+    def recording(x, w, *args, **kwargs_):
+        kernels.append(tuple(w.shape[2:]))
+        return original(x, w, *args, **kwargs_)
+
+    monkeypatch.setattr(algorithms, "SMALL_WORK", 0)
+    monkeypatch.setattr(algorithms, "valid_conv", recording)
+    name = functional_name(False, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, False, 1, np.float32)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    ours = npconv_run(name, x, w, b, kwargs, g)
+    assert kernels[0] == kept
+    for mine, theirs in zip(ours, reference):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(theirs).max())))
+    if kept != weight_shape[2:]:
+        assert ours[2].flat[0] == 0.0  # tap (0, …, 0) reads only padding
+
+
+def test_float32_weight_on_a_padding_only_tap_leaves_the_output_finite_as_in_torch() -> None:
+    """A NaN or inf weight on a tap that reads only padding meets no input: torch's float32 convolution of a
+    2-d batch gives finite outputs, and so does npconv, which drops that tap."""
+    x, w, b = make_arrays((4, 8, 1, 1), (6, 8, 3, 3), False, 1, np.float32)
+    w[0, 0, 0, 0], w[1, 2, 2, 1] = np.inf, np.nan
+    expected = torch_functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
+    ours = F.conv2d(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), padding=1).numpy()
+    assert np.isfinite(expected).all() and np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])

@@ -420,6 +420,11 @@ def conv_pointwise(
     y = np.empty((batch, out_channels, *spatial), dtype=np.result_type(x, w))
     columns = x.reshape(batch, groups, channels // groups, -1)  # a copy only when x is a strided view
     target = y.reshape(batch, groups, out_channels // groups, -1)
+    if math.prod(spatial) < SIDE_BY_SIDE_MAX and batch > 1:  # one product over the samples side by side
+        wide = np.ascontiguousarray(columns.transpose(1, 2, 0, 3)).reshape(groups, channels // groups, -1)
+        product_ = parallel_matmul(weights, wide, bias=grouped_bias(bias, groups))
+        target[...] = product_.reshape(groups, out_channels // groups, batch, -1).transpose(2, 0, 1, 3)
+        return y
     parallel_matmul(weights, columns, out=target, bias=grouped_bias(bias, groups))
     return y
 
@@ -1220,6 +1225,30 @@ def is_depthwise(x_shape: Sequence[int], w_shape: Sequence[int], groups: int) ->
     return groups > 1 and groups == x_shape[1] and w_shape[1] == 1
 
 
+def live_taps(spatial: Sequence[int], kernel: Sequence[int], stride, padding: Pairs, dilation) -> list[range]:
+    """Per spatial dim, the kernel taps that read an element of x for some output; the others read only
+    zero padding. Contiguous, since a tap's reads move with the tap."""
+    taps = []
+    for size, k, s, (lo, hi), d in zip(spatial, kernel, stride, padding, dilation):
+        last_start = (output_extent(lo + size + hi, k, s, d) - 1) * s  # the last output's first read
+        live = [t for t in range(k) if t * d - lo <= size - 1 and last_start + t * d - lo >= 0]
+        taps.append(range(live[0], live[-1] + 1) if live and last_start >= 0 else range(0))
+    return taps
+
+
+def without_padding_taps(x_shape: Sequence[int], kernel: Sequence[int], stride, padding: Pairs, dilation):  # noqa: ANN201
+    """For a convolution whose kernel has taps that read only zero padding (small inputs: a 3×3 with
+    padding 1 on a 1×1 input reads x with its centre tap alone): (the live taps' slices of the kernel, the
+    padding that keeps every output in place without the others), else None."""
+    taps = live_taps(x_shape[2:], kernel, stride, padding, dilation)
+    if all(len(t) == k for t, k in zip(taps, kernel)) or any(len(t) == 0 for t in taps):
+        return None
+    reduced = [(lo - t.start * d, hi - (k - t.stop) * d) for (lo, hi), t, k, d in zip(padding, taps, kernel, dilation)]
+    if any(lo < 0 or hi < 0 for lo, hi in reduced):
+        return None
+    return tuple(slice(t.start, t.stop) for t in taps), reduced
+
+
 def valid_conv(
     x: np.ndarray,
     w: np.ndarray,
@@ -1503,10 +1532,19 @@ def grad_weight_pointwise(
     grads = g.reshape(batch, groups, out_channels // groups, -1)
     transposed = getattr(_blas, "limited", False) and channels > out_channels
     per_in, per_out = channels // groups, out_channels // groups
+    positions = math.prod(g.shape[2:])
     shape = (groups, per_in, per_out) if transposed else (groups, per_out, per_in)
 
     def add_block(start: int, stop: int, partial: np.ndarray) -> None:
         columns = x[start:stop].reshape(stop - start, groups, per_in, -1)  # a copy if x is strided
+        if positions < SIDE_BY_SIDE_MAX:  # the block's samples side by side: one contraction over all
+            wide_columns = np.ascontiguousarray(columns.transpose(1, 2, 0, 3)).reshape(groups, per_in, -1)
+            wide_grads = np.ascontiguousarray(grads[start:stop].transpose(1, 2, 0, 3)).reshape(groups, per_out, -1)
+            if transposed:
+                partial += parallel_matmul(wide_columns, wide_grads.swapaxes(-1, -2))
+            else:
+                partial += parallel_matmul(wide_grads, wide_columns.swapaxes(-1, -2))
+            return
         for n in range(stop - start):
             if transposed:
                 partial += parallel_matmul(columns[n], grads[start + n].swapaxes(-1, -2))

@@ -62,6 +62,18 @@ def _pool_work(x: np.ndarray, w: np.ndarray, groups: int) -> int:
     return x.size * (w.shape[0] // groups) * math.prod(w.shape[2:])
 
 
+def live_taps_of_float32(x: np.ndarray, kernel: Sequence[int], stride, padding: Pairs, dilation):  # noqa: ANN201
+    """``algorithms.without_padding_taps`` for a float32 convolution in 2-d or 3-d, else None: the taps that
+    only ever read zero padding are dropped, their products being zeros (3×3, 512 channels, batch 32 on 1²
+    inputs, in-process: forward 4.6 → 1.6 ms, weight gradient 11.7 → 4.3, input gradient 10.8 → 1.8). Only
+    a NaN or ±inf weight on such a tap tells the difference: its outputs stay finite, as in torch's float32
+    2-d and 3-d convolutions of a batch; torch's float64 and 1-d kernels multiply the padding, and npconv
+    keeps it there."""
+    if x.dtype != np.float32 or x.ndim < 4:
+        return None
+    return algorithms.without_padding_taps(x.shape, kernel, stride, [tuple(pair) for pair in padding], dilation)
+
+
 def conv_general(
     x: np.ndarray,
     w: np.ndarray,
@@ -83,8 +95,12 @@ def conv_general(
     if compute_dtype is not None:
         x, w = x.astype(compute_dtype), w.astype(compute_dtype)
         bias = None if bias is None else bias.astype(compute_dtype)
-    elif x.size * w.size <= algorithms.SMALL_WORK * w.shape[0] and max(lhs_dilation, default=1) == 1:
-        return algorithms.conv_im2col_small(x, w, tuple(stride), tuple(padding), tuple(rhs_dilation), groups, bias)
+    elif max(lhs_dilation, default=1) == 1:
+        live = live_taps_of_float32(x, w.shape[2:], stride, padding, rhs_dilation)
+        if live is not None:
+            w, padding = w[(slice(None), slice(None), *live[0])], live[1]
+        if x.size * w.size <= algorithms.SMALL_WORK * w.shape[0]:
+            return algorithms.conv_im2col_small(x, w, tuple(stride), tuple(padding), tuple(rhs_dilation), groups, bias)
     stride, rhs_dilation = tuple(stride), tuple(rhs_dilation)
     padding = [tuple(pair) for pair in padding]
     with algorithms.single_threaded_blas(_pool_work(x, w, groups)):
@@ -207,7 +223,14 @@ def conv_general_grad_weight(
                 x, grad_output, kernel, stride, padding, lhs_dilation, rhs_dilation, groups
             )
         else:
-            result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups, sums)
+            live = live_taps_of_float32(x, kernel, stride, padding, rhs_dilation) if compute_dtype is None else None
+            if live is None:
+                result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups, sums)
+            else:  # the taps that read only padding have zero gradients
+                taps = [part.stop - part.start for part in live[0]]
+                kept = algorithms.grad_weight(x, grad_output, taps, stride, live[1], rhs_dilation, groups, sums)
+                result = np.zeros((*kept.shape[:2], *kernel), dtype=kept.dtype)
+                result[(slice(None), slice(None), *live[0])] = kept
             if sums is not None:
                 bias[...] = sums
                 sums = None
