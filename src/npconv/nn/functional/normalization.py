@@ -177,16 +177,13 @@ class BatchNorm(Function):
             block_g = grads[:, c0:c1].astype(compute, copy=False)
             sums[0, c0:c1] = block_g.sum(axis=(0, 2), dtype=np.float64)
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
-            if not ctx.training and (out is None or not weight_grad):
-                if out is not None:  # dx = weight/σ · g
-                    np.multiply(block_g, scale[:, None], out=out[:, c0:c1], casting="unsafe")
-                return
-            centered = shaped[:, c0:c1] - mean[c0:c1, None]
-            product = np.multiply(block_g, centered, out=np.empty_like(centered))
-            sums[1, c0:c1] = product.sum(axis=(0, 2), dtype=np.float64) * inverse_std[c0:c1]  # Σ g·x̂
+            if ctx.training or weight_grad:  # Σ g·x̂: the weight gradient, and a term of dx in training
+                centered = shaped[:, c0:c1] - mean[c0:c1, None]
+                product = np.multiply(block_g, centered, out=np.empty_like(centered))
+                sums[1, c0:c1] = product.sum(axis=(0, 2), dtype=np.float64) * inverse_std[c0:c1]
             if out is None:
                 return
-            if not ctx.training:
+            if not ctx.training:  # dx = weight/σ · g
                 np.multiply(block_g, scale[:, None], out=out[:, c0:c1], casting="unsafe")
                 return
             # dx = (g − Σg/m − (x − mean) · Σ(g·x̂)/(σ·m)) · weight/σ, in torch's order of operations
