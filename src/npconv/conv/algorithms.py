@@ -1236,17 +1236,19 @@ def live_taps(spatial: Sequence[int], kernel: Sequence[int], stride, padding: Pa
     return taps
 
 
-def without_padding_taps(x_shape: Sequence[int], kernel: Sequence[int], stride, padding: Pairs, dilation):  # noqa: ANN201
+@functools.lru_cache(maxsize=1024)
+def without_padding_taps(x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):  # noqa: ANN201
     """For a convolution whose kernel has taps that read only zero padding (small inputs: a 3×3 with
     padding 1 on a 1×1 input reads x with its centre tap alone): (the live taps' slices of the kernel, the
-    padding that keeps every output in place without the others), else None."""
+    padding that keeps every output in place without the others), else None. Remembered per call signature
+    (hashable tuples): a network's layers ask again on every call."""
     taps = live_taps(x_shape[2:], kernel, stride, padding, dilation)
     if all(len(t) == k for t, k in zip(taps, kernel)) or any(len(t) == 0 for t in taps):
         return None
     reduced = [(lo - t.start * d, hi - (k - t.stop) * d) for (lo, hi), t, k, d in zip(padding, taps, kernel, dilation)]
     if any(lo < 0 or hi < 0 for lo, hi in reduced):
         return None
-    return tuple(slice(t.start, t.stop) for t in taps), reduced
+    return tuple(slice(t.start, t.stop) for t in taps), tuple(reduced)
 
 
 def valid_conv(

@@ -62,6 +62,9 @@ def _pool_work(x: np.ndarray, w: np.ndarray, groups: int) -> int:
     return x.size * (w.shape[0] // groups) * math.prod(w.shape[2:])
 
 
+FLOAT32 = np.dtype(np.float32)
+
+
 def live_taps_of_float32(x: np.ndarray, kernel: Sequence[int], stride, padding: Pairs, dilation):  # noqa: ANN201
     """``algorithms.without_padding_taps`` for a float32 convolution in 2-d or 3-d, else None: the taps that
     only ever read zero padding are dropped, their products being zeros (3×3, 512 channels, batch 32 on 1²
@@ -69,9 +72,18 @@ def live_taps_of_float32(x: np.ndarray, kernel: Sequence[int], stride, padding: 
     a NaN or ±inf weight on such a tap tells the difference: its outputs stay finite, as in torch's float32
     2-d and 3-d convolutions of a batch; torch's float64 and 1-d kernels multiply the padding, and npconv
     keeps it there."""
-    if x.dtype != np.float32 or x.ndim < 4:
+    if x.ndim < 4 or x.dtype != FLOAT32:
         return None
-    return algorithms.without_padding_taps(x.shape, kernel, stride, [tuple(pair) for pair in padding], dilation)
+    for lo, hi in padding:
+        if lo > 0 or hi > 0:
+            break
+    else:
+        return None  # without padding no tap reads only padding
+    try:  # the call's own settings are tuples already: no conversion on this per-call path
+        return algorithms.without_padding_taps(x.shape, kernel, stride, padding, dilation)
+    except TypeError:  # settings given as lists
+        pads = tuple(tuple(pair) for pair in padding)
+        return algorithms.without_padding_taps(x.shape, tuple(kernel), tuple(stride), pads, tuple(dilation))
 
 
 def conv_general(
