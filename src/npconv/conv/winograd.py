@@ -154,21 +154,30 @@ class KernelTransforms:
 
 
 def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS) -> None:
-    """Bᵀ d B of every 4×…×4 tile (stride 2) of padded (n, *(2·t + 2), C) into out (4, …, 4, n, *tiles, C),
+    """Bᵀ d B of every 4×…×4 tile (stride 2) of a padded block into out (4, …, 4, n, *tiles, C),
     Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] with row k written to slot slots[k],
-    one spatial axis at a time: each stage reads strided planes of the previous one (long contiguous runs)
-    and adds a leading axis of 4."""
+    one spatial axis at a time: each stage reads strided planes of the previous one and adds a leading axis
+    of 4. ``padded`` is channels-last with its last spatial axis split by parity (``_padded_block``): (n,
+    *(2·t + 2), 2, t_last + 1, C), so that the last stage's taps (position 2·j + k: parity k mod 2, pair
+    j + k // 2) are runs of whole tile rows instead of one channel vector each."""
     current = padded
     last = len(tiles) - 1
     for axis, count in enumerate(tiles):
         position = 2 * axis + 1  # of this spatial axis in ``current``: (4,)·axis, n, tiles[:axis], …
-        shape = (4,) * (axis + 1) + current.shape[axis:position] + (count,) + current.shape[position + 1 :]
-        target = out if axis == last else np.empty(shape, dtype=padded.dtype)
         lead = (slice(None),) * axis
+        if axis == last:
+            target = out
 
-        def taps(offset: int, _position: int = position, _count: int = count, _current=current) -> np.ndarray:
-            index = (slice(None),) * _position + (slice(offset, offset + 2 * _count - 1, 2),)
-            return _current[index]
+            def taps(offset: int, _position: int = position, _count: int = count, _current=current) -> np.ndarray:
+                pairs = slice(offset // 2, offset // 2 + _count)
+                return _current[(slice(None),) * _position + (offset % 2, pairs)]
+
+        else:
+            shape = (4,) * (axis + 1) + current.shape[axis:position] + (count,) + current.shape[position + 1 :]
+            target = np.empty(shape, dtype=padded.dtype)
+
+            def taps(offset: int, _position: int = position, _count: int = count, _current=current) -> np.ndarray:
+                return _current[(slice(None),) * _position + (slice(offset, offset + 2 * _count - 1, 2),)]
 
         np.subtract(taps(0), taps(2), out=target[(*lead, slots[0])])
         np.add(taps(1), taps(2), out=target[(*lead, slots[1])])
@@ -202,7 +211,7 @@ def _inverse_transform(m: np.ndarray, out: np.ndarray, slots=SLOTS) -> None:
 
 
 def _transformed_tiles(padded: np.ndarray, tiles, slots=SLOTS) -> np.ndarray:
-    """V = Bᵀ d B (per axis) of every tile of a padded channels-last block (n, *(2·t + 2), C): (4, …, 4, n,
+    """V = Bᵀ d B (per axis) of every tile of a padded block (``_padded_block``'s layout): (4, …, 4, n,
     *tiles, C), computed on the pool in shares of the first axis's tiles (contiguous shares of the result)."""
     ndim = len(tiles)
     transformed = np.empty((4,) * ndim + (padded.shape[0], *tiles, padded.shape[-1]), dtype=padded.dtype)
@@ -220,7 +229,7 @@ def _transformed_tiles(padded: np.ndarray, tiles, slots=SLOTS) -> np.ndarray:
 def _convolve_block(
     padded: np.ndarray, kernel: np.ndarray, target: np.ndarray, bias: np.ndarray | None, slots=SLOTS
 ) -> None:
-    """Winograd of one padded channels-last block (n, *(2·t + 2), C) into target (n, O, t₀, 2, t₁, 2, …).
+    """Winograd of one padded block (``_padded_block``'s layout) into target (n, O, t₀, 2, t₁, 2, …).
     The input transform works channels-last (contiguous channel runs); the 4ᵈ products U (O × C) · Vᵀ
     (C × n·Πt) read V transposed in place and give channels-first planes, so the output transform writes
     y's layout without transposing channels against positions. The bias is added to the products at
@@ -247,24 +256,37 @@ def _convolve_block(
 
 def _padded_block(x: np.ndarray, start: int, stop: int, tiles, padding) -> np.ndarray:
     """Samples start … stop − 1 of x zero-padded so that every tile has its full 4×…×4 input (the surplus
-    outputs are cut off, or their gradients are zero), in channels-last layout (n, *(2·t + 2), C) so that
-    the tiles have their channels contiguous."""
+    outputs are cut off, or their gradients are zero), channels-last so that the tiles have their channels
+    contiguous, and with the last spatial axis split by parity: (n, *(2·t + 2), 2, t_last + 1, C), element
+    [..., p, j, c] being padded position 2·j + p. The input transform's last stage then reads runs of whole
+    tile rows (ResNet 3×3 at 56², 64 channels, one sample: input transform 1.08 → 0.88 ms)."""
     spatial = x.shape[2:]
     extra = [(lo, 2 * t + 2 - size - lo) for size, t, (lo, _) in zip(spatial, tiles, padding)]
     crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(spatial, extra))
     interior = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, extra))
-    padded = np.empty((stop - start, *(2 * t + 2 for t in tiles), x.shape[1]), dtype=x.dtype)
+    *leading, last = tiles
+    padded = np.empty((stop - start, *(2 * t + 2 for t in leading), 2, last + 1, x.shape[1]), dtype=x.dtype)
     # zeros only in the border slabs; the interior is copied on the pool (within single_threaded_blas)
-    algorithms.zero_borders(padded, interior, 1)
+    algorithms.zero_borders(padded, interior[:-1], 1)
     source = x[(slice(start, stop), slice(None), *crop)]
     if source.ndim > 4 and math.prod(source.shape[3:]) >= PLANE_FIRST:
         # whole planes first, (n, C, d, h, w) → (n, d, C, h, w): the channels-last copy after it then reads
         # channels one plane apart instead of one volume apart (Conv3d 32 channels at 16³, batch 2: 0.78 →
         # 0.31 ms; in 2-d the extra pass costs more than it saves)
         source = np.ascontiguousarray(np.moveaxis(source, 2, 1))
-        algorithms.parallel_copy(padded[(slice(None), *interior)], source.transpose(0, 1, *range(3, x.ndim), 2))
+        source = source.transpose(0, 1, *range(3, x.ndim), 2)
     else:
-        algorithms.parallel_copy(padded[(slice(None), *interior)], source.transpose(0, *range(2, x.ndim), 1))
+        source = source.transpose(0, *range(2, x.ndim), 1)
+    columns, rows = interior[-1], (slice(None), *interior[:-1])
+    for parity in (0, 1):
+        first = columns.start + (parity - columns.start) % 2  # the first interior position of this parity
+        count = len(range(first, columns.stop, 2))
+        pairs = padded[(*rows, parity)]  # (n, *interior rows, t_last + 1, C)
+        pairs[..., : first // 2, :] = 0
+        pairs[..., first // 2 + count :, :] = 0
+        if count:
+            interior_pairs = pairs[..., first // 2 : first // 2 + count, :]
+            algorithms.parallel_copy(interior_pairs, source[..., first - columns.start :: 2, :])
     return padded
 
 
