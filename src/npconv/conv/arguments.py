@@ -325,10 +325,15 @@ def remembered(check: Callable[..., ConvCall]) -> Callable[..., ConvCall]:
     @functools.wraps(check)
     def checked(op: str, ndim: int, input_shape: Any, weight_shape: Any, bias_shape: Any, *settings: Any) -> ConvCall:
         key = (op, ndim, input_shape, weight_shape, bias_shape, *settings)
-        try:
-            call = cache.get(key) if all(_plain(v) for v in settings) else False
-        except TypeError:  # an unhashable shape
-            call = False
+        call = False
+        for value in settings:
+            if not (type(value) is int or _plain(value)):
+                break
+        else:
+            try:
+                call = cache.get(key)
+            except TypeError:  # an unhashable shape
+                call = False
         if call:
             return call
         result = check(op, ndim, input_shape, weight_shape, bias_shape, *settings)
