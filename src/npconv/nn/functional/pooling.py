@@ -22,6 +22,7 @@ Output size per spatial dim:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -296,29 +297,44 @@ class AvgPool(Function):
         return grad_padded[(slice(None), slice(None), *crop)], None, None
 
 
+# Up to this many entries adaptive average pooling multiplies the flattened spatial axes by one (Πin × Πout)
+# matrix, the Kronecker product of the per-axis ones, instead of one product per axis: (32, 256, 2, 2) to
+# 1×1, 638 → 35 µs; (8, 512, 7, 7) to 1×1, 526 → 42 µs (torch: 72 and ~60 µs).
+COMBINED_MATRIX_MAX = 1 << 16
+
+
 class PerAxisMatrix(Function):
     """y = x ×₂ M₁ ×₃ M₂ …: one (out, in) matrix applied along each spatial axis (adaptive average pooling's
-    averaging matrices); the backward applies the transposes."""
+    averaging matrices), as a single product with ``combined``, their (Πin × Πout) Kronecker product, when
+    it is given; the backward applies the transposes."""
 
     @staticmethod
-    def forward(ctx: Context, x: np.ndarray, matrices: tuple[np.ndarray, ...]) -> np.ndarray:
-        ctx.matrices = matrices
+    def forward(ctx: Context, x: np.ndarray, matrices: tuple[np.ndarray, ...], combined: np.ndarray | None) -> np.ndarray:
+        ctx.matrices, ctx.combined = matrices, combined
+        if combined is not None:
+            flat = np.ascontiguousarray(x).reshape(*x.shape[:2], ctx.combined.shape[0])
+            return (flat @ ctx.combined).reshape(*x.shape[:2], *(m.shape[0] for m in matrices))
         for axis, matrix in enumerate(matrices, start=2):
             x = along_axis(x, matrix.T, axis)
         return np.ascontiguousarray(x)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray) -> tuple:
+        if ctx.combined is not None:
+            flat = np.ascontiguousarray(grad).reshape(*grad.shape[:2], ctx.combined.shape[1])
+            result = flat @ ctx.combined.T.astype(grad.dtype, copy=False)
+            return result.reshape(*grad.shape[:2], *(m.shape[1] for m in ctx.matrices)), None, None
         for axis, matrix in enumerate(ctx.matrices, start=2):
             grad = along_axis(grad, matrix.astype(grad.dtype, copy=False), axis)
-        return np.ascontiguousarray(grad), None
+        return np.ascontiguousarray(grad), None, None
 
 
 def along_axis(x: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
-    """Contract ``x``'s ``axis`` with the first axis of ``matrix`` (shape (len, new_len)), in place of it."""
-    if axis == x.ndim - 1:
-        return x @ matrix
-    return np.swapaxes(np.swapaxes(x, axis, -1) @ matrix, axis, -1)
+    """Contract ``x``'s ``axis`` with the first axis of ``matrix`` (shape (len, new_len)), in place of it: one
+    2-d product over every other axis (a batch of small products, one per line, costs ~10× more)."""
+    moved = np.moveaxis(x, axis, -1)
+    product = np.ascontiguousarray(moved).reshape(-1, matrix.shape[0]) @ matrix
+    return np.moveaxis(product.reshape(*moved.shape[:-1], matrix.shape[1]), -1, axis)
 
 
 # --------------------------------------------------------------------- max and average pooling
@@ -590,13 +606,30 @@ def adaptive_avg_pool_nd(ndim: int, input: Any, output_size: Any) -> Tensor:  # 
     x = as_input(input, op, "input")
     batched, output = _check_adaptive(op, ndim, x.shape, output_size)
     dtype = x._array.dtype if x._array.dtype.kind in "fc" else np.dtype(np.float64)
+    matrices, combined = averaging_matrices(tuple(x.shape[-ndim:]), output, dtype)
+    return _unbatched(PerAxisMatrix.apply(_batched(x, batched), matrices, combined), batched)
+
+
+@functools.lru_cache(maxsize=256)
+def averaging_matrices(
+    spatial: tuple[int, ...], output: tuple[int, ...], dtype: np.dtype
+) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+    """Adaptive average pooling's (out, in) averaging matrix per axis (``adaptive_bins``) and, when it has at
+    most COMBINED_MATRIX_MAX entries, their combined (Πin × Πout) Kronecker product (else None); read-only
+    and remembered, since a network asks for the same ones on every call."""
     matrices = []
-    for size, out in zip(x.shape[-ndim:], output):
+    for size, out in zip(spatial, output):
         start, end = adaptive_bins(size, out)
         positions = np.arange(size)
         inside = (positions >= start[:, None]) & (positions < end[:, None])
-        matrices.append((inside / (end - start)[:, None]).astype(dtype))
-    return _unbatched(PerAxisMatrix.apply(_batched(x, batched), tuple(matrices)), batched)
+        matrix = (inside / (end - start)[:, None]).astype(dtype)
+        matrix.flags.writeable = False
+        matrices.append(matrix)
+    combined = None
+    if math.prod(spatial) * math.prod(output) <= COMBINED_MATRIX_MAX:
+        combined = functools.reduce(np.kron, [m.T for m in matrices])
+        combined.flags.writeable = False
+    return tuple(matrices), combined
 
 
 def adaptive_max_pool_nd(ndim: int, input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
