@@ -329,9 +329,19 @@ class PerAxisMatrix(Function):
         return np.ascontiguousarray(grad), None, None
 
 
+# ``along_axis`` contracts the next-to-last axis as a stack of (new_len × len) · (len × last) products when the
+# last axis has at least this many elements; shorter rows make those products too small.
+ALONG_ROWS_MIN = 32
+
+
 def along_axis(x: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
     """Contract ``x``'s ``axis`` with the first axis of ``matrix`` (shape (len, new_len)), in place of it: one
-    2-d product over every other axis (a batch of small products, one per line, costs ~10× more)."""
+    2-d product over every other axis (a batch of small products, one per line, costs ~10× more), or for the
+    next-to-last axis of long rows one product per plane, without moving the axis first (against a batch of
+    products per line, interleaved: bilinear resizing of (8, 64, 56, 56) by 2, 41.9 → 37.8 ms; of (32, 512,
+    7, 7) to 14², 14.4 → 8.9 ms; area resizing of (8, 64, 56, 56) to 28², 6.9 → 5.9 ms)."""
+    if axis == x.ndim - 2 and x.shape[-1] >= ALONG_ROWS_MIN:
+        return np.matmul(matrix.T, x)
     moved = np.moveaxis(x, axis, -1)
     product = np.ascontiguousarray(moved).reshape(-1, matrix.shape[0]) @ matrix
     return np.moveaxis(product.reshape(*moved.shape[:-1], matrix.shape[1]), -1, axis)
