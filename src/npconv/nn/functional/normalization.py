@@ -91,6 +91,22 @@ def _blocks_of_channels(shape: tuple[int, int, int]) -> list[tuple[int, int]]:
     return [(c0, min(channels, c0 + per_block)) for c0 in range(0, channels, per_block)]
 
 
+# Below this many positions per channel ``channel_sums`` sums by a product instead of NumPy's reduction.
+SMALL_PLANE = 64
+
+
+def channel_sums(block: np.ndarray) -> np.ndarray:
+    """Σ over samples and positions per channel of an (N, C, M) block, in float64. NumPy's reduction over
+    axes 0 and 2 pays ~25 ns per line of M positions, which dominates small planes: from 2 to SMALL_PLANE
+    positions a float64 copy, one matrix–vector product over the samples and a sum over each channel's
+    positions instead ((32, 256, 4): 227 → 38 µs; from 64 positions on the reduction is faster)."""
+    batch, channels, positions = block.shape
+    if positions >= SMALL_PLANE or positions == 1:  # (a single position: one reduction over the samples)
+        return block.sum(axis=(0, 2), dtype=np.float64)
+    flat = block.reshape(batch, channels * positions).astype(np.float64, copy=False)
+    return (np.ones(batch) @ flat).reshape(channels, positions).sum(axis=1)
+
+
 def _by_blocks(function: Any, shape: tuple[int, int, int]) -> None:
     """``function(c0, c1)`` for every block of channels. In the calling thread: the passes are bound by
     memory, and on the thread pool they measured no faster ((8, 64, 56, 56), forward+backward: 14.1 ms on
@@ -136,10 +152,10 @@ class BatchNorm(Function):
         def normalize(c0: int, c1: int) -> None:
             block = shaped[:, c0:c1].astype(compute, copy=False)
             if training:
-                mean = block.mean(axis=(0, 2), dtype=np.float64).astype(compute)
+                mean = (channel_sums(block) / (block.shape[0] * block.shape[2])).astype(compute)
                 centered = block - mean[:, None]
                 statistics[0, c0:c1] = mean
-                statistics[1, c0:c1] = np.square(centered, out=centered).mean(axis=(0, 2), dtype=np.float64)
+                statistics[1, c0:c1] = channel_sums(np.square(centered, out=centered)) / (block.shape[0] * block.shape[2])
             inverse_std[c0:c1] = 1 / np.sqrt(statistics[1, c0:c1] + eps)
             # y = x·scale + shift: scale = weight/σ, shift = bias − mean·scale
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
@@ -175,12 +191,12 @@ class BatchNorm(Function):
 
         def gradients(c0: int, c1: int) -> None:
             block_g = grads[:, c0:c1].astype(compute, copy=False)
-            sums[0, c0:c1] = block_g.sum(axis=(0, 2), dtype=np.float64)
+            sums[0, c0:c1] = channel_sums(block_g)
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
             if ctx.training or weight_grad:  # Σ g·x̂: the weight gradient, and a term of dx in training
                 centered = shaped[:, c0:c1] - mean[c0:c1, None]
                 product = np.multiply(block_g, centered, out=np.empty_like(centered))
-                sums[1, c0:c1] = product.sum(axis=(0, 2), dtype=np.float64) * inverse_std[c0:c1]
+                sums[1, c0:c1] = channel_sums(product) * inverse_std[c0:c1]
             if out is None:
                 return
             if not ctx.training:  # dx = weight/σ · g
