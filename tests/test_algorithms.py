@@ -432,6 +432,40 @@ def test_float64_paths_match_torch(case, threaded: bool, spy: set[str], monkeypa
         assert split_products and all(split_products)
 
 
+SMALL_CASES = [
+    ((2, 4, 7, 6), (6, 2, 3, 2), {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2), "groups": 2}),
+    ((1, 2, 9), (3, 2, 4), {"padding": "same"}),
+    ((1, 2, 4, 3, 5), (2, 2, 2, 2, 2), {"padding": 1}),
+    ((1, 3, 6, 5), (2, 3, 3, 3), {}),
+]
+
+
+@pytest.mark.parametrize("gather", [True, False], ids=["gathered", "strided-view"])
+@pytest.mark.parametrize(("input_shape", "weight_shape", "kwargs"), SMALL_CASES)
+def test_small_path_columns_by_gather_or_view_match_torch(input_shape, weight_shape, kwargs, gather, monkeypatch) -> None:
+    """``conv_im2col_small`` builds its column matrix by one gather of flat indices (small matrices) or from a
+    strided view (larger ones): both give torch's forward."""
+    monkeypatch.setattr(algorithms, "SMALL_WORK", 1 << 30)  # the small path for these shapes
+    monkeypatch.setattr(algorithms, "SMALL_GATHER_MAX", 1 << 20 if gather else 0)
+    algorithms.small_plan.cache_clear()
+    calls: list[bool] = []
+    original = algorithms.conv_im2col_small
+
+    def recording(x, w, *args, **kwargs_):
+        calls.append(True)
+        return original(x, w, *args, **kwargs_)
+
+    monkeypatch.setattr(algorithms, "conv_im2col_small", recording)
+    name = functional_name(False, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, False, kwargs.get("groups", 1), np.float64)
+    expected = getattr(torch_functional, name)(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()
+    ours = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
+    algorithms.small_plan.cache_clear()
+    assert calls
+    assert ours.shape == expected.shape
+    assert relative_error(ours, expected) < 1e-12
+
+
 @pytest.mark.parametrize(
     ("input_shape", "weight_shape", "kwargs", "kept"),
     [

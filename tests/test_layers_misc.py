@@ -217,6 +217,8 @@ INTERPOLATE_CASES = [
     ((2, 3, 5), {"size": 12, "mode": "linear", "align_corners": True}),
     ((1, 2, 3, 4, 5), {"scale_factor": 2, "mode": "trilinear"}),
     ((1, 2, 3, 4, 5), {"size": (4, 3, 7), "mode": "nearest"}),
+    ((1, 2, 9, 40), {"scale_factor": 1.5, "mode": "bilinear"}),  # rows of ≥ 32: one product per plane
+    ((1, 2, 3, 4, 33), {"scale_factor": 2, "mode": "trilinear"}),
 ]
 
 

@@ -51,7 +51,7 @@ def assert_same_state(ours, theirs, dtype):
             assert_close(ours_state[key].numpy(), value.numpy(), dtype)
 
 
-SHAPES = {"BatchNorm1d": [(8, 3), (4, 3, 5)], "BatchNorm2d": [(4, 3, 5, 6)], "BatchNorm3d": [(2, 3, 4, 3, 5)]}
+SHAPES = {"BatchNorm1d": [(8, 3), (4, 3, 5)], "BatchNorm2d": [(4, 3, 5, 6), (2, 3, 9, 8)], "BatchNorm3d": [(2, 3, 4, 3, 5)]}
 CONFIGS = [
     {},
     {"momentum": None},

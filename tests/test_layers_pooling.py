@@ -193,6 +193,7 @@ ADAPTIVE_CASES = [
     (2, (2, 3, 6, 6), 1),
     (3, (1, 2, 5, 6, 7), (2, 3, 4)),
     (3, (2, 4, 3, 5), (None, 2, 3)),
+    (2, (1, 2, 64, 48), (5, 7)),  # too large for one combined matrix: one product per axis
 ]
 
 
