@@ -195,6 +195,31 @@ def test_relu_without_a_graph_computes_in_one_pass_and_inplace_writes_the_input(
         np.testing.assert_array_equal(F.relu(leaf).numpy(), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_of_large_arrays_in_blocks_matches_torch(dtype):
+    """Arrays larger than a block of ``rectify`` (and not a multiple of it), with NaN, infinities and signed
+    zeros: the same values as torch up to the sign of zero, with and without a graph, in place or not; the
+    gradient is 1 where the output is positive."""
+    from npconv.nn.functional.activation import RECTIFY_BLOCK
+
+    rng = np.random.default_rng(8)
+    values = rng.standard_normal(RECTIFY_BLOCK * 2 + 1234).astype(dtype)
+    values[rng.integers(0, values.size, 50)] = np.nan
+    values[:4] = [np.inf, -np.inf, -0.0, 0.0]
+    values = values.reshape(-1, 2)
+    expected = TF.relu(torch.tensor(values)).numpy()
+    np.testing.assert_array_equal(F.relu(npconv.tensor(values)).numpy(), expected)
+    inplace = npconv.tensor(values.copy())
+    np.testing.assert_array_equal(F.relu(inplace, inplace=True).numpy(), expected)
+    leaf = npconv.tensor(values, requires_grad=True)
+    out = F.relu(leaf)
+    np.testing.assert_array_equal(out.detach().numpy(), expected)
+    out.sum().backward()
+    np.testing.assert_array_equal(leaf.grad.numpy(), (expected > 0).astype(dtype))
+    transposed = F.relu(npconv.tensor(values).T)  # not contiguous: max(x, 0) as it comes
+    np.testing.assert_array_equal(transposed.numpy(), expected.T)
+
+
 def test_integer_inputs_follow_torch_dtypes():
     values = np.array([-2, 0, 3])
     assert F.relu(npconv.tensor(values)).dtype == npconv.int64

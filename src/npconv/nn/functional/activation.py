@@ -8,6 +8,7 @@ result is returned as a new tensor so that values saved for backward stay intact
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -25,13 +26,42 @@ __all__ = ["elu", "gelu", "leaky_relu", "log_softmax", "prelu", "relu", "sigmoid
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
+# NumPy's maximum of an array and a scalar has no SIMD loop: 1.2 ns per float32 element in cache, against
+# 0.23 ns for the maximum of two arrays. ``rectify`` therefore takes max(x, 0) block by block against a block
+# of zeros ((8, 64, 56, 56) float32: 2.09 → 1.09 ms); same values, NaN and signed zeros included.
+RECTIFY_BLOCK = 1 << 17
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros_block(dtype: np.dtype) -> np.ndarray:
+    zeros = np.zeros(RECTIFY_BLOCK, dtype=dtype)
+    zeros.flags.writeable = False
+    return zeros
+
+
+def rectify(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0) elementwise (into ``out`` when given, which may be x itself); a new result keeps x's
+    memory layout, as np.maximum's does."""
+    contiguous = x.flags.c_contiguous and (out is None or out.flags.c_contiguous)
+    if x.dtype.kind != "f" or x.size <= RECTIFY_BLOCK // 8 or not contiguous:
+        zero = np.zeros((), dtype=x.dtype)
+        return np.maximum(x, zero) if out is None else np.maximum(x, zero, out=out)
+    if out is None:
+        out = np.empty(x.shape, dtype=x.dtype)
+    source, target, zeros = x.reshape(-1), out.reshape(-1), _zeros_block(x.dtype)
+    for start in range(0, source.size, RECTIFY_BLOCK):
+        stop = min(source.size, start + RECTIFY_BLOCK)
+        np.maximum(source[start:stop], zeros[: stop - start], out=target[start:stop])
+    return out
+
+
 # --------------------------------------------------------------------- derivative rules
 class ReLU(Function):
     """max(x, 0); the gradient is 1 where the output is positive (0 at x = 0, as in torch)."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        out = np.maximum(x, np.zeros((), dtype=x.dtype))
+        out = rectify(x)
         ctx.save_for_backward(out > 0)
         return out
 
@@ -233,11 +263,10 @@ def relu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     if is_grad_enabled() and x.requires_grad:
         return apply_inplace(x, ReLU.apply(x), inplace)
     # nothing recorded: one pass, into the input's storage for inplace (no mask kept for a backward)
-    zero = np.zeros((), dtype=x._array.dtype)
     if not inplace:
-        return Tensor._wrap(np.maximum(x._array, zero))
+        return Tensor._wrap(rectify(x._array))
     x._check_inplace()
-    np.maximum(x._array, zero, out=x._array)
+    rectify(x._array, out=x._array)
     return x
 
 
