@@ -220,6 +220,27 @@ def test_relu_of_large_arrays_in_blocks_matches_torch(dtype):
     np.testing.assert_array_equal(transposed.numpy(), expected.T)
 
 
+@pytest.mark.parametrize("slope", [0.01, 0.2, 1.0, 1.5, -0.5, 0.0, np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_with_special_values_and_slopes_is_torchs_exactly(slope, dtype):
+    """Values and gradients equal to torch's, bit for bit up to NaN payloads, for NaN, infinities, signed
+    zeros, tiny and huge values and any slope (the max/min forms and the exact gradient factor, and
+    np.where where those would differ)."""
+    special = [-0.0, 0.0, np.nan, np.inf, -np.inf, 1.5, -2.5, 1e-300, -1e-300, 3e38, -3e38]
+    values = np.concatenate([special, np.random.default_rng(9).standard_normal(3000)]).astype(dtype)
+    upstream = np.random.default_rng(10).standard_normal(values.size).astype(dtype)
+    leaf, torch_leaf = npconv.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    with np.errstate(all="ignore"):
+        out = F.leaky_relu(leaf, slope)
+        out.backward(npconv.tensor(upstream))
+    expected = TF.leaky_relu(torch_leaf, slope)
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    np.testing.assert_array_equal(leaf.grad.numpy(), torch_leaf.grad.numpy())
+    with npconv.no_grad(), np.errstate(all="ignore"):
+        np.testing.assert_array_equal(F.leaky_relu(npconv.tensor(values), slope).numpy(), expected.detach().numpy())
+
+
 def test_integer_inputs_follow_torch_dtypes():
     values = np.array([-2, 0, 3])
     assert F.relu(npconv.tensor(values)).dtype == npconv.int64
