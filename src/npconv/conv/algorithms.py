@@ -271,27 +271,32 @@ def output_extent(size: int, kernel: int, stride: int, dilation: int) -> int:
 SMALL_PADDING = 1 << 19
 
 
-def pad_zeros(x: np.ndarray, padding: Pairs) -> np.ndarray:
-    """x with (lo, hi) zeros around each spatial dim (negative values crop); x itself when all pads are 0."""
-    crop, interior, grown = [slice(None), slice(None)], [slice(None), slice(None)], list(x.shape[:2])
-    grows = crops = False
-    for size, (lo, hi) in zip(x.shape[2:], padding):
-        crops = crops or lo < 0 or hi < 0
-        grows = grows or lo > 0 or hi > 0
+def padding_slices(spatial: Sequence[int], padding: Pairs) -> tuple[tuple[slice, ...], tuple[slice, ...], list[int]]:
+    """Per spatial dim, for (lo, hi) zeros around x (negative values crop): the part of x that is kept, where
+    that part goes in the padded array, and the padded extent."""
+    crop, inside, grown = [], [], []
+    for size, (lo, hi) in zip(spatial, padding):
         kept = max(size - max(-lo, 0) - max(-hi, 0), 0)
         crop.append(slice(max(-lo, 0), max(-lo, 0) + kept))
-        interior.append(slice(max(lo, 0), max(lo, 0) + kept))
+        inside.append(slice(max(lo, 0), max(lo, 0) + kept))
         grown.append(max(lo, 0) + kept + max(hi, 0))
-    if crops:
-        x = x[tuple(crop)]
-    if not grows:
+    return tuple(crop), tuple(inside), grown
+
+
+def pad_zeros(x: np.ndarray, padding: Pairs) -> np.ndarray:
+    """x with (lo, hi) zeros around each spatial dim (negative values crop); x itself when all pads are 0."""
+    if all(lo == 0 and hi == 0 for lo, hi in padding):
         return x
-    interior = tuple(interior)
+    crop, inside, grown = padding_slices(x.shape[2:], padding)
+    x = x[(slice(None), slice(None), *crop)]
+    if all(lo <= 0 and hi <= 0 for lo, hi in padding):
+        return x
+    interior = (slice(None), slice(None), *inside)
     if x.size <= SMALL_PADDING and not getattr(_blas, "limited", False):
-        out = np.zeros(grown, dtype=x.dtype)
+        out = np.zeros((*x.shape[:2], *grown), dtype=x.dtype)
         out[interior] = x
         return out
-    out = np.empty(grown, dtype=x.dtype)
+    out = np.empty((*x.shape[:2], *grown), dtype=x.dtype)
     # zeros only in the border slabs, the interior one copy; on the pool within single_threaded_blas, each
     # worker zeroing and filling its own part (the borders' many short runs took ~1 ms of one thread for a
     # (4, 256, 32, 32) block)
@@ -1213,9 +1218,8 @@ def small_plan(
         gather = as_strided(positions, view_shape, tuple(s * step for s in view_steps)).reshape(columns_shape)
     padding_plan = None  # the padded input's shape, x's part inside it and where that part goes
     if any(lo or hi for lo, hi in padding):
-        crop = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(spatial, padding))
-        inside = tuple(slice(max(lo, 0), max(lo, 0) + part.stop - part.start) for part, (lo, _) in zip(crop, padding))
-        padding_plan = (batch, channels, *padded), (..., *crop), (..., *inside)
+        crop, inside, grown = padding_slices(spatial, padding)
+        padding_plan = (batch, channels, *grown), (..., *crop), (..., *inside)
     view_strides = tuple(s * itemsize for s in view_steps)
     return padding_plan, view_shape, view_strides, gather, weight_shape, columns_shape, (batch, out_channels, *out)
 

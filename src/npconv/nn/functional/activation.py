@@ -83,9 +83,10 @@ class LeakyReLU(Function):
     def forward(ctx: Context, x: np.ndarray, negative_slope: float) -> np.ndarray:
         ctx.negative_slope = negative_slope
         slope = np.asarray(negative_slope, dtype=x.dtype)
-        positive = x > 0 if ctx.needs_input_grad[0] or x.dtype.kind != "f" or not slope or slope != slope else None
+        by_where = x.dtype.kind != "f" or not slope or slope != slope
+        positive = x > 0 if by_where or ctx.needs_input_grad[0] else None
         ctx.save_for_backward(positive)
-        if positive is not None and (x.dtype.kind != "f" or not slope or slope != slope):
+        if by_where:
             return np.where(positive, x, x * slope)
         scaled = np.multiply(x, slope, out=np.empty_like(x))
         return (np.maximum if slope <= 1 else np.minimum)(x, scaled, out=scaled)
