@@ -107,6 +107,18 @@ def channel_sums(block: np.ndarray) -> np.ndarray:
     return (np.ones(batch) @ flat).reshape(channels, positions).sum(axis=1)
 
 
+def channel_rows(vector: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """A per-channel vector shaped to broadcast against an (N, C, M) block: as (C, M) rows of repeated
+    values when there are several samples, so that an elementwise operation runs NumPy's loop over two
+    arrays along whole rows of C·M elements instead of its far slower loop against a scalar on every line
+    of M positions ((32, 16, 256): 88 → 30 µs per subtraction); as (C, 1) for a single sample, whose rows
+    would cost as much as the operation, and for single positions, whose lines are already whole rows."""
+    batch, _, positions = block.shape
+    if batch == 1 or positions == 1:
+        return vector[:, None]
+    return vector.repeat(positions).reshape(-1, positions)
+
+
 def _by_blocks(function: Any, shape: tuple[int, int, int]) -> None:
     """``function(c0, c1)`` for every block of channels. In the calling thread: the passes are bound by
     memory, and on the thread pool they measured no faster ((8, 64, 56, 56), forward+backward: 14.1 ms on
@@ -153,7 +165,7 @@ class BatchNorm(Function):
             block = shaped[:, c0:c1].astype(compute, copy=False)
             if training:
                 mean = (channel_sums(block) / (block.shape[0] * block.shape[2])).astype(compute)
-                centered = block - mean[:, None]
+                centered = np.subtract(block, channel_rows(mean, block))
                 statistics[0, c0:c1] = mean
                 statistics[1, c0:c1] = channel_sums(np.square(centered, out=centered)) / (block.shape[0] * block.shape[2])
             inverse_std[c0:c1] = 1 / np.sqrt(statistics[1, c0:c1] + eps)
@@ -163,8 +175,8 @@ class BatchNorm(Function):
             if bias is not None:
                 shift += bias[c0:c1]
             target = out[:, c0:c1] if x.dtype == compute else np.empty(block.shape, compute)  # float16: rounded once
-            np.multiply(block, scale[:, None], out=target)
-            target += shift[:, None]
+            np.multiply(block, channel_rows(scale, block), out=target)
+            target += channel_rows(shift, block)
             if x.dtype != compute:
                 out[:, c0:c1] = target
 
@@ -194,21 +206,21 @@ class BatchNorm(Function):
             sums[0, c0:c1] = channel_sums(block_g)
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
             if ctx.training or weight_grad:  # Σ g·x̂: the weight gradient, and a term of dx in training
-                centered = shaped[:, c0:c1] - mean[c0:c1, None]
+                centered = np.subtract(shaped[:, c0:c1], channel_rows(mean[c0:c1], block_g))
                 product = np.multiply(block_g, centered, out=np.empty_like(centered))
                 sums[1, c0:c1] = channel_sums(product) * inverse_std[c0:c1]
             if out is None:
                 return
             if not ctx.training:  # dx = weight/σ · g
-                np.multiply(block_g, scale[:, None], out=out[:, c0:c1], casting="unsafe")
+                np.multiply(block_g, channel_rows(scale, block_g), out=out[:, c0:c1], casting="unsafe")
                 return
             # dx = (g − Σg/m − (x − mean) · Σ(g·x̂)/(σ·m)) · weight/σ, in torch's order of operations
             k = sums[1, c0:c1] * inverse_std[c0:c1] / count
             target = out[:, c0:c1] if x.dtype == compute else np.empty_like(centered)
-            np.subtract(block_g, (sums[0, c0:c1] / count)[:, None], out=target)
-            np.multiply(centered, k[:, None], out=product)
+            np.subtract(block_g, channel_rows(sums[0, c0:c1] / count, block_g), out=target)
+            np.multiply(centered, channel_rows(k, centered), out=product)
             target -= product
-            target *= scale[:, None]
+            target *= channel_rows(scale, target)
             if x.dtype != compute:
                 out[:, c0:c1] = target
 
