@@ -1642,15 +1642,16 @@ def grad_weight_pointwise(
 
 def grad_weight_depthwise_in_place(x: np.ndarray, g: np.ndarray, kernel, padding: Pairs, dilation) -> np.ndarray | None:
     """dW for one input channel per group, stride 1, g of x's shape, in 1-d or 2-d, straight from x and g
-    (no copies; None when some tap reads padding only). Tap t's sum Σ g[i] · x[i + shift_t] runs over the
-    flat positions whose read stays inside the plane: over the range all taps share as one product call per
-    block of channels (each (sample, channel) row pair read once from memory for all its taps), plus the
-    few positions at either end of each tap's own range. In 2-d a read that crosses a row end belongs to the
-    zero padding: those products (|dx| columns per tap) are subtracted again. The work is memory-bound, and
-    reading x and g once instead of copying both into padded buffers first pays for planes of at least
-    IN_PLACE_MIN_PLANE elements (3×3, batch 8: 56², 144 channels, 9.4 → 7.0 ms; 112², 32 channels, 9.1 →
-    5.4 ms; 112², 96 channels, 24.2 → 13.2 ms; at 28² the copies' long runs over stacked samples win, 4.7
-    against 5.5 ms)."""
+    (no copies of whole planes; None when some tap reads padding only). Tap t's sum Σ g[i] · x[i + shift_t]
+    runs over the flat positions whose read stays inside the plane: over the range all taps share as one
+    product call per block of channels (each (sample, channel) row pair read once from memory for all its
+    taps), plus the few positions at either end of each tap's own range, taken from copies of the planes'
+    first and last positions. In 2-d a read that crosses a row end belongs to the zero padding: those
+    products (|dx| columns per tap) are subtracted again, from copies of the few columns involved, gathered
+    once for all taps (against a strided pass over the whole block per tap and column: 56², 144 channels,
+    batch 8, 11.4 → 8.3 ms; 112², 96 channels, 20.6 → 15.9 ms). The work is memory-bound, and reading x and
+    g once instead of copying both into padded buffers first pays for planes of at least IN_PLACE_MIN_PLANE
+    elements."""
     batch, channels, *spatial = x.shape
     multiplier = g.shape[1] // channels
     plane = math.prod(spatial)
@@ -1670,6 +1671,23 @@ def grad_weight_depthwise_in_place(x: np.ndarray, g: np.ndarray, kernel, padding
     sums = np.zeros((channels, multiplier, len(taps)), dtype=dtype)
     itemsize, width = rows.itemsize, spatial[-1]
     tap_strides = [d * pitch * itemsize for d, pitch in zip(dilation, pitches)]
+    # x's positions that the ends of the taps' ranges read: before first + the largest shift, from last + the
+    # smallest one on
+    head, tail = max(0, first + max(shifts)), max(0, last + min(shifts))
+    # In 2-d, per tap and g column whose products wrap around a row end: (tap, g's column, the x column it
+    # reads, g's rows top … bottom − 1, x's first row read)
+    wraps = []
+    if len(spatial) == 2:
+        for index, (shift, (lo, hi)) in enumerate(zip(shifts, ranges)):
+            dx = offsets[index][-1]
+            for column in range(0, -dx) if dx < 0 else range(width - dx, width):
+                top = -((column - lo) // width)  # first row whose position in this column is ≥ lo
+                bottom = (hi - 1 - column) // width + 1
+                if bottom > top:
+                    read = top * width + column + shift
+                    wraps.append((index, column, read % width, top, bottom, read // width))
+    columns = sorted({wrap[1] for wrap in wraps} | {wrap[2] for wrap in wraps})
+    column_index = {column: k for k, column in enumerate(columns)}
 
     def work(c0: int, c1: int) -> None:
         # the shared range: every tap's shifted rows as one view (n, c, *kernel, length, 1)
@@ -1684,21 +1702,29 @@ def grad_weight_depthwise_in_place(x: np.ndarray, g: np.ndarray, kernel, padding
         products = np.matmul(block, shifted).sum(axis=0)  # (c, *kernel, m, 1)
         part = sums[c0:c1]
         part += products.reshape(c1 - c0, len(taps), multiplier).transpose(0, 2, 1)
+        # each tap's own range beyond the shared one, from copies of the planes' first and last positions
+        grad_head = np.ascontiguousarray(grads[:, c0:c1, :, :first])
+        grad_tail = np.ascontiguousarray(grads[:, c0:c1, :, last:])
+        x_head = np.ascontiguousarray(rows[:, c0:c1, :, :head])
+        x_tail = np.ascontiguousarray(rows[:, c0:c1, :, tail:])
         for index, (shift, (lo, hi)) in enumerate(zip(shifts, ranges)):
-            for a, b in ((lo, first), (last, hi)):  # the tap's own range beyond the shared one
-                if b > a:
-                    ends = np.matmul(grads[:, c0:c1, :, a:b], rows[:, c0:c1, :, a + shift : b + shift].swapaxes(-1, -2))
-                    part[:, :, index] += ends.sum(axis=0)[..., 0]
-            dx = offsets[index][-1] if len(spatial) == 2 else 0
-            for column in range(0, -dx) if dx < 0 else range(width - dx, width):
-                top = -((column - lo) // width)  # first row whose position in this column is ≥ lo
-                bottom = (hi - 1 - column) // width
-                if bottom < top:
-                    continue
-                positions = slice(top * width + column, bottom * width + column + 1, width)
-                read = slice(positions.start + shift, positions.stop + shift, width)
-                wrapped = np.einsum("ncmr,ncr->cm", grads[:, c0:c1, :, positions], rows[:, c0:c1, 0, read])
-                part[:, :, index] -= wrapped
+            if first > lo:
+                reads = x_head[..., lo + shift : first + shift]
+                part[:, :, index] += np.einsum("ncmr,ncmr->cm", grad_head[..., lo:first], reads)
+            if hi > last:
+                reads = x_tail[..., last + shift - tail : hi + shift - tail]
+                part[:, :, index] += np.einsum("ncmr,ncmr->cm", grad_tail[..., : hi - last], reads)
+        if not wraps:
+            return
+        grad_columns = grads[:, c0:c1].reshape(batch, c1 - c0, multiplier, -1, width)[..., columns]
+        x_columns = rows[:, c0:c1, 0].reshape(batch, c1 - c0, -1, width)[..., columns]
+        for index, column, read_column, top, bottom, read_top in wraps:
+            wrapped = np.einsum(
+                "ncmr,ncr->cm",
+                grad_columns[..., top:bottom, column_index[column]],
+                x_columns[..., read_top : read_top + bottom - top, column_index[read_column]],
+            )
+            part[:, :, index] -= wrapped
 
     _run_blocks(work, channels, max(1, math.ceil(channels / THREADS)))
     return sums.reshape(channels * multiplier, 1, *kernel)
