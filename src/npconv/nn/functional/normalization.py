@@ -96,13 +96,20 @@ SMALL_PLANE = 64
 
 
 def channel_sums(block: np.ndarray) -> np.ndarray:
-    """Σ over samples and positions per channel of an (N, C, M) block, in float64. NumPy's reduction over
-    axes 0 and 2 pays ~25 ns per line of M positions, which dominates small planes: from 2 to SMALL_PLANE
-    positions a float64 copy, one matrix–vector product over the samples and a sum over each channel's
-    positions instead ((32, 256, 4): 227 → 38 µs; from 64 positions on the reduction is faster)."""
+    """Σ over samples and positions per channel of an (N, C, M) block, accumulated in float64 across the
+    lines of M positions. From SMALL_PLANE positions on, each line is summed in its own dtype by NumPy's
+    pairwise (SIMD) summation and only the N·C line sums in float64: a float64 reduction converts every
+    element first and took twice as long ((8, 64, 12544): 4.7 → 2.3 ms). A line's pairwise sum has an error
+    of a few float32 roundings, and the gradients and statistics built on it measured as close to a float64
+    reference as before, closer than torch's own float32 ones. NumPy's reduction over axes 0 and 2 pays ~25
+    ns per line, which dominates small planes: from 2 to SMALL_PLANE positions a float64 copy, one matrix–
+    vector product over the samples and a sum over each channel's positions instead ((32, 256, 4): 227 →
+    38 µs)."""
     batch, channels, positions = block.shape
-    if positions >= SMALL_PLANE or positions == 1:  # (a single position: one reduction over the samples)
+    if positions == 1:  # one reduction over the samples
         return block.sum(axis=(0, 2), dtype=np.float64)
+    if positions >= SMALL_PLANE:
+        return block.sum(axis=2).sum(axis=0, dtype=np.float64)
     flat = block.reshape(batch, channels * positions).astype(np.float64, copy=False)
     return (np.ones(batch) @ flat).reshape(channels, positions).sum(axis=1)
 
@@ -163,20 +170,29 @@ class BatchNorm(Function):
 
         def normalize(c0: int, c1: int) -> None:
             block = shaped[:, c0:c1].astype(compute, copy=False)
+            centered = None
             if training:
                 mean = (channel_sums(block) / (block.shape[0] * block.shape[2])).astype(compute)
                 centered = np.subtract(block, channel_rows(mean, block))
                 statistics[0, c0:c1] = mean
-                statistics[1, c0:c1] = channel_sums(np.square(centered, out=centered)) / (block.shape[0] * block.shape[2])
+                statistics[1, c0:c1] = channel_sums(np.square(centered)) / (block.shape[0] * block.shape[2])
             inverse_std[c0:c1] = 1 / np.sqrt(statistics[1, c0:c1] + eps)
-            # y = x·scale + shift: scale = weight/σ, shift = bias − mean·scale
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
-            shift = -statistics[0, c0:c1] * scale
-            if bias is not None:
-                shift += bias[c0:c1]
             target = out[:, c0:c1] if x.dtype == compute else np.empty(block.shape, compute)  # float16: rounded once
-            np.multiply(block, channel_rows(scale, block), out=target)
-            target += channel_rows(shift, block)
+            if centered is not None:
+                # y = (x − mean)·scale + bias, from the centred values: no cancellation between x·scale and
+                # mean·scale when the mean is large against σ (mean 10, σ 0.5: largest error against a
+                # float64 reference 6.1e-6 → 2.1e-6; torch 1.0e-6)
+                np.multiply(centered, channel_rows(scale, block), out=target)
+                if bias is not None:
+                    target += channel_rows(bias[c0:c1], block)
+            else:
+                # y = x·scale + shift: scale = weight/σ, shift = bias − mean·scale (torch's form in eval mode)
+                shift = -statistics[0, c0:c1] * scale
+                if bias is not None:
+                    shift += bias[c0:c1]
+                np.multiply(block, channel_rows(scale, block), out=target)
+                target += channel_rows(shift, block)
             if x.dtype != compute:
                 out[:, c0:c1] = target
 
