@@ -153,7 +153,8 @@ class Function:
                 tensors.append(None)
                 arrays.append(a)
                 needs.append(False)
-        ctx = Context(tuple(needs))
+        # with gradients off nothing will run backward: forwards skip what only the backward would use
+        ctx = Context(tuple(needs) if _grad_enabled else (False,) * len(needs))
         out = tensor_type._wrap(cls.forward(ctx, *arrays))
         if _grad_enabled and True in needs:
             out.requires_grad = True

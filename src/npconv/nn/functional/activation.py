@@ -62,7 +62,7 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         out = rectify(x)
-        ctx.save_for_backward(out > 0)
+        ctx.save_for_backward(out > 0 if ctx.needs_input_grad[0] else None)
         return out
 
     @staticmethod
