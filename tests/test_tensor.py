@@ -497,6 +497,42 @@ def test_in_place_arithmetic_that_fits_matches_torch() -> None:
         _same(ours, theirs)
 
 
+@pytest.mark.parametrize(
+    "bounds",
+    [{"min": 0.0}, {"min": -0.0}, {"max": 0.0}, {"max": -0.0}, {"min": -0.5, "max": 0.5}, {"min": 0.0, "max": 1.0},
+     {"min": -1.0, "max": -0.0}, {"min": 0.5, "max": -0.5}, {"min": float("nan")}, {"max": float("inf")}],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_clamp_keeps_torchs_values_and_signed_zeros(bounds: dict, dtype: str) -> None:
+    """clamp, clamp_ and the gradient of clamp on NaN, ±inf, ±0 and ordinary values, bit for bit (signbits
+    included) against torch, one bound or two, in either order."""
+    values = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1.0, -1.0, 0.25, -0.75, 3.0] * 20, dtype=dtype)
+
+    def bits(array: np.ndarray) -> tuple:
+        return np.signbit(array).tolist(), np.where(np.isnan(array), 0, array).tolist(), np.isnan(array).tolist()
+
+    ours = npconv.tensor(values, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
+    ours_out, their_out = ours.clamp(**bounds), theirs.clamp(**bounds)
+    assert bits(ours_out.detach().numpy()) == bits(their_out.detach().numpy())
+    ours_out.backward(npconv.ones(values.shape, dtype=getattr(npconv, dtype)))
+    their_out.backward(torch.ones(values.shape, dtype=getattr(torch, dtype)))
+    assert bits(ours.grad.numpy()) == bits(theirs.grad.numpy())
+    in_place, their_in_place = npconv.tensor(values), torch.tensor(values)
+    in_place.clamp_(**bounds)
+    their_in_place.clamp_(**bounds)
+    assert bits(in_place.numpy()) == bits(their_in_place.numpy())
+
+
+def test_clamp_in_place_refuses_what_torch_refuses() -> None:
+    for call in (lambda lib: lib.arange(5).clamp_(0.5), lambda lib: lib.arange(5.0).clamp_()):
+        with pytest.raises(RuntimeError) as theirs:
+            call(torch)
+        with pytest.raises(RuntimeError) as ours:
+            call(npconv)
+        assert str(ours.value).split()[:4] == str(theirs.value).split()[:4]
+
+
 def test_negating_a_bool_tensor_raises_like_torch() -> None:
     for library in (npconv, torch):
         with pytest.raises(RuntimeError, match="Negation, the `-` operator, on a bool tensor is not supported"):

@@ -362,7 +362,12 @@ class Tensor:
         return self._assign(self._array / np.asarray(_unwrap(other)))
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        return self._assign(np.clip(self._array, min, max))
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        for bound in (min, max):
+            if bound is not None:
+                self._check_inplace_result(bound)
+        return self._assign(ops.clamp_values(self._array, _unwrap(min), _unwrap(max)))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """``t[index] = value``; inside a recorded graph (or with a value that requires grad) the write
