@@ -197,9 +197,9 @@ def test_relu_without_a_graph_computes_in_one_pass_and_inplace_writes_the_input(
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_of_large_arrays_in_blocks_matches_torch(dtype):
-    """Arrays larger than a block of ``rectify`` (and not a multiple of it), with NaN, infinities and signed
-    zeros: the same values as torch up to the sign of zero, with and without a graph, in place or not; the
-    gradient is 1 where the output is positive."""
+    """Arrays larger than a block of ``rectify`` (and not a multiple of it), and small ones, with NaN,
+    infinities and signed zeros: torch's values bit for bit (−0.0 stays −0.0), with and without a graph, in
+    place or not, contiguous or not; the gradient is 1 where the output is positive."""
     from npconv.nn.functional.activation import RECTIFY_BLOCK
 
     rng = np.random.default_rng(8)
@@ -218,6 +218,14 @@ def test_relu_of_large_arrays_in_blocks_matches_torch(dtype):
     np.testing.assert_array_equal(leaf.grad.numpy(), (expected > 0).astype(dtype))
     transposed = F.relu(npconv.tensor(values).T)  # not contiguous: max(x, 0) as it comes
     np.testing.assert_array_equal(transposed.numpy(), expected.T)
+    small = values[:300]
+    for ours, theirs in (
+        (F.relu(npconv.tensor(values)).numpy(), expected),
+        (F.relu(npconv.tensor(values.copy()), inplace=True).numpy(), expected),
+        (transposed.numpy(), expected.T),
+        (F.relu(npconv.tensor(small)).numpy(), TF.relu(torch.tensor(small)).numpy()),
+    ):
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
 
 
 @pytest.mark.parametrize("slope", [0.01, 0.2, 1.0, 1.5, -0.5, 0.0, np.inf, -np.inf, np.nan])

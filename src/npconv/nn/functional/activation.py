@@ -41,17 +41,18 @@ def _zeros_block(dtype: np.dtype) -> np.ndarray:
 
 def rectify(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) elementwise (into ``out`` when given, which may be x itself); a new result keeps x's
-    memory layout, as np.maximum's does."""
+    memory layout, as np.maximum's does. Zero is np.maximum's first operand: of two equal values it
+    returns the second, so −0.0 stays −0.0, as torch's relu leaves it."""
     contiguous = x.flags.c_contiguous and (out is None or out.flags.c_contiguous)
     if x.dtype.kind != "f" or x.size <= RECTIFY_BLOCK // 8 or not contiguous:
         zero = np.zeros((), dtype=x.dtype)
-        return np.maximum(x, zero) if out is None else np.maximum(x, zero, out=out)
+        return np.maximum(zero, x) if out is None else np.maximum(zero, x, out=out)
     if out is None:
         out = np.empty(x.shape, dtype=x.dtype)
     source, target, zeros = x.reshape(-1), out.reshape(-1), _zeros_block(x.dtype)
     for start in range(0, source.size, RECTIFY_BLOCK):
         stop = min(source.size, start + RECTIFY_BLOCK)
-        np.maximum(source[start:stop], zeros[: stop - start], out=target[start:stop])
+        np.maximum(zeros[: stop - start], source[start:stop], out=target[start:stop])
     return out
 
 
