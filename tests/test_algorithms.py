@@ -400,8 +400,14 @@ def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
 
 def on_the_pool() -> bool:
     """Whether a product runs with single-threaded BLAS as part of the pool's work: called within
-    ``single_threaded_blas`` (and split over the pool there), or by a pool worker itself."""
-    return getattr(algorithms._blas, "limited", False) or threading.current_thread().name.startswith("npconv")
+    ``single_threaded_blas`` (and split over the pool there), by a pool worker itself, or by the calling
+    thread while it takes its share of the pool's blocks."""
+    blas = algorithms._blas
+    return (
+        getattr(blas, "limited", False)
+        or getattr(blas, "in_block", False)
+        or threading.current_thread().name.startswith("npconv")
+    )
 
 
 @pytest.mark.parametrize("threaded", [False, True], ids=["blas-threads", "pool-threads"])
@@ -784,8 +790,43 @@ def test_the_pool_warms_up_every_worker_with_single_threaded_blas_before_any_wor
     assert kinds == ["warm-up"] * 3 + ["work"] * 12
     warmed = {name for _, name, _ in events[:3]}
     assert len(warmed) == 3 and all(name.startswith("npconv") for name in warmed)
-    assert {name for _, name, _ in events[3:]} <= warmed
+    # the blocks run in warmed workers and in the calling thread, which takes its share too
+    assert {name for _, name, _ in events[3:]} <= warmed | {threading.current_thread().name}
     assert all(blas and set(blas) == {1} for _, _, blas in events[:3])
+
+
+def test_blocks_run_once_each_in_the_workers_and_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_run_blocks`` runs every block exactly once, in pool workers and in the calling thread, which
+    takes blocks too; a parallel helper inside a block runs whole in that block's thread (no nested split);
+    an exception in any block reaches the caller."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    ran: list[tuple[int, str, list[tuple[int, int]]]] = []
+    lock = threading.Lock()
+
+    def block(start: int, stop: int) -> None:
+        time.sleep(0.002)  # long enough for both threads to take blocks
+        parts: list[tuple[int, int]] = []
+        algorithms.parallel_channels(lambda c0, c1: parts.append((c0, c1)), 8)
+        with lock:
+            ran.append((start, threading.current_thread().name, parts))
+
+    with algorithms.single_threaded_blas(algorithms.PARALLEL_WORK):
+        algorithms._run_blocks(block, 20, 1)
+    assert sorted(start for start, _, _ in ran) == list(range(20))
+    names = {name for _, name, _ in ran}
+    assert threading.current_thread().name in names and any(name.startswith("npconv") for name in names)
+    assert all(parts == [(0, 8)] for _, _, parts in ran)
+
+    def failing(start: int, stop: int) -> None:
+        if start == 7:
+            raise ValueError("block 7")
+
+    for _ in range(3):
+        with pytest.raises(ValueError, match="block 7"):
+            algorithms._run_blocks(failing, 12, 1)
+    done: list[int] = []
+    algorithms._run_blocks(lambda start, stop: done.append(start), 6, 1)  # the pool still works
+    assert sorted(done) == list(range(6))
 
 
 def test_threads_making_their_first_parallel_call_at_once_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
