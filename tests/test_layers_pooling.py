@@ -96,6 +96,14 @@ def test_max_pool_ties_pick_the_first_maximum_like_torch(ndim, shape, kwargs):
     check_with_indices(f"max_pool{ndim}d", values, np.float64, **kwargs)
 
 
+@pytest.mark.parametrize("kernel", [(16, 16), (17, 17), (2, 129)])
+def test_max_pool_with_many_kernel_offsets_matches_torch(kernel):
+    """Windows of 256 offsets (the running offset number in one byte), 289 and 258 (wider numbers), with
+    ties: values, indices and gradients as torch's."""
+    values = np.random.default_rng(4).integers(0, 4, (2, 3, 40, 140)).astype(np.float32)
+    check_with_indices("max_pool2d", values, np.float32, kernel_size=kernel, stride=(3, 5), padding=(1, 2))
+
+
 @pytest.mark.parametrize(("ndim", "shape", "kwargs"), MAX_CASES[::4])
 def test_max_pool_propagates_nan_and_points_at_it_like_torch(ndim, shape, kwargs):
     rng = np.random.default_rng(4)
