@@ -49,9 +49,16 @@ ALGORITHM_NAMES = [
     "grad_weight_winograd",
     "conv_winograd_dilated",
     "grad_weight_winograd_dilated",
+    "_transform_rows",
     "grad_weight_of_stuffed",
 ]
-WINOGRAD_NAMES = {"conv_winograd", "grad_weight_winograd", "conv_winograd_dilated", "grad_weight_winograd_dilated"}
+WINOGRAD_NAMES = {
+    "conv_winograd",
+    "grad_weight_winograd",
+    "conv_winograd_dilated",
+    "grad_weight_winograd_dilated",
+    "_transform_rows",
+}
 
 MATRIX_PRODUCT_PATHS = {
     "conv_pointwise",
@@ -199,24 +206,34 @@ CASES = [
         {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
         {"conv_im2col_by_groups", "conv_polyphase", "grad_weight_im2col"},
     ),
+    # 2-d batches: the forward in F(4×2, 3×3) (``_transform_rows``), the input gradient in F(2×2, 3×3)
     (
         "winograd odd output",
         False,
         (2, 128, 17, 16),
         (136, 128, 3, 3),
         {"padding": 1},
-        {"conv_winograd", "grad_weight_winograd"},
+        {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
     ),
+    # a single sample of 66 tiles of 4×2 outputs: F(4×2) (winograd.MIXED_MIN_TILES_ONE_SAMPLE)
     (
         "winograd even output",
         False,
         (1, 128, 24, 22),
         (128, 128, 3, 3),
         {"padding": (1, 1)},
-        {"conv_winograd", "grad_weight_winograd"},
+        {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
     ),
-    ("winograd unpadded", False, (3, 128, 18, 14), (128, 128, 3, 3), {}, {"conv_winograd", "grad_weight_winograd"}),
-    # 36 tiles: enough for a single sample (MIN_TILES_ONE_SAMPLE), not for a batch
+    (
+        "winograd unpadded",
+        False,
+        (3, 128, 18, 14),
+        (128, 128, 3, 3),
+        {},
+        {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
+    ),
+    # 36 tiles of 2×2 outputs: enough for a single sample (MIN_TILES_ONE_SAMPLE), not for a batch; 18 of 4×2:
+    # F(2×2) throughout
     (
         "winograd single sample",
         False,
@@ -247,7 +264,13 @@ CASES = [
         (2, 64, 31, 35),
         (72, 64, 3, 3),
         {"padding": (3, 1), "dilation": (3, 2)},
-        {"conv_winograd_dilated", "conv_winograd", "grad_weight_winograd_dilated", "grad_weight_winograd"},
+        {
+            "conv_winograd_dilated",
+            "conv_winograd",
+            "_transform_rows",
+            "grad_weight_winograd_dilated",
+            "grad_weight_winograd",
+        },
     ),
     (
         "winograd dilated by phases 3d",
@@ -936,31 +959,59 @@ print(os.waitstatus_to_exitcode(status))
     assert int(result.stdout) == 0
 
 
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_one_dimensional_transforms_compute_the_correlation(m: int) -> None:
+    """Each axis's F(m, 3) (m = 2, and m = 4 at the points 0, ±1, 1/2, −2): Aᵀ [(G g) ⊙ (Bᵀ d)] gives the
+    m outputs Σ_k d[i + k] · g[k] of an (m + 2)-input window, for random d and g in float64."""
+    if m == 2:
+        transforms = (
+            np.array([[1, 1, 1, 0], [0, 1, -1, -1]]),
+            winograd.KERNEL_TRANSFORM,
+            np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
+        )
+    else:
+        transforms = (winograd.ROWS_OUTPUT_TRANSFORM, winograd.ROWS_KERNEL_TRANSFORM, winograd.ROWS_INPUT_TRANSFORM)
+    output, kernel, inputs = transforms
+    assert output.shape == (m, m + 2) and kernel.shape == (m + 2, 3) and inputs.shape == (m + 2, m + 2)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        d, g = rng.standard_normal(m + 2), rng.standard_normal(3)
+        expected = [d[i : i + 3] @ g for i in range(m)]
+        np.testing.assert_allclose(output @ ((kernel @ g) * (inputs @ d)), expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(
-    "shape, flips",
+    "shape, flips, outputs",
     [
-        ((6, 5, 3, 3), (2, 3)),
-        ((6, 5, 3, 3), (3,)),
-        ((6, 5, 3, 3), ()),
-        ((4, 1, 3, 3), (2, 3)),
-        ((3, 4, 3, 3, 3), (2, 3, 4)),
-        ((3, 4, 3, 3, 3), (2, 4)),
+        ((6, 5, 3, 3), (2, 3), (2, 2)),
+        ((6, 5, 3, 3), (3,), (2, 2)),
+        ((6, 5, 3, 3), (), (2, 2)),
+        ((4, 1, 3, 3), (2, 3), (2, 2)),
+        ((6, 5, 3, 3), (2, 3), (4, 2)),
+        ((6, 5, 3, 3), (2,), (4, 2)),
+        ((6, 5, 3, 3), (), (4, 2)),
+        ((3, 4, 3, 3, 3), (2, 3, 4), (2, 2, 2)),
+        ((3, 4, 3, 3, 3), (2, 4), (2, 2, 2)),
     ],
 )
 @pytest.mark.parametrize("exchanged", [False, True], ids=["channels-in-place", "channels-exchanged"])
-def test_winograd_kernel_transform_of_flipped_and_exchanged_views(shape, flips, exchanged: bool) -> None:
+def test_winograd_kernel_transform_of_flipped_and_exchanged_views(shape, flips, outputs, exchanged: bool) -> None:
     """A kernel given as a view with flipped axes and/or its channel axes exchanged (as the input gradient
     passes it) transforms to exactly what its contiguous copy does, computed from the definition
-    U[ξ] = Σ_t (G ⊗ … ⊗ G)[ξ, t] · w[:, :, t]."""
+    U[ξ₀, ξ₁, …] = Σ_t G₀[ξ₀, t₀] · G₁[ξ₁, t₁] ⋯ w[:, :, t], with each axis's G for its outputs per tile."""
     rng = np.random.default_rng(7)
     base = rng.standard_normal(shape)
     view = np.flip(base, axis=flips) if flips else base
     if exchanged:
         view = view.swapaxes(0, 1)
     copy = np.ascontiguousarray(view)
-    expected = np.einsum("xt,oct->xoc", winograd.kernel_transform(base.ndim - 2), copy.reshape(*copy.shape[:2], -1))
-    result = winograd.transform_kernel(view)
-    assert result.shape == expected.shape
+    expected = copy
+    for m in reversed(outputs):  # contract the last tap axis with its G, moving the index to the front
+        matrix = winograd.ROWS_KERNEL_TRANSFORM if m == 4 else winograd.KERNEL_TRANSFORM
+        expected = np.moveaxis(np.tensordot(expected, matrix, axes=([-1], [1])), -1, 0)
+    expected = expected.reshape(-1, *copy.shape[:2])
+    result = winograd.transform_kernel(view, outputs)
+    assert result.shape == expected.shape == (math.prod(m + 2 for m in outputs), *copy.shape[:2])
     np.testing.assert_allclose(result, expected, rtol=1e-13, atol=1e-13)
 
 
@@ -984,39 +1035,47 @@ def test_winograd_input_gradient_kernel_is_transformed_without_a_copy_of_the_ker
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
 @pytest.mark.parametrize(
-    "input_shape, weight_shape, kwargs",
+    "input_shape, weight_shape, kwargs, mixed",
     [
-        ((3, 6, 9, 8), (5, 6, 3, 3), {"padding": 1}),
-        ((2, 4, 7, 8), (4, 4, 3, 3), {"padding": (0, 2)}),
-        ((2, 6, 11, 10), (5, 6, 3, 3), {"padding": 2, "dilation": 2}),
-        ((2, 3, 5, 6, 4), (4, 3, 3, 3, 3), {"padding": 1}),
+        ((3, 6, 9, 8), (5, 6, 3, 3), {"padding": 1}, False),
+        ((2, 4, 7, 8), (4, 4, 3, 3), {"padding": (0, 2)}, False),
+        ((2, 6, 11, 10), (5, 6, 3, 3), {"padding": 2, "dilation": 2}, False),
+        ((2, 3, 5, 6, 4), (4, 3, 3, 3, 3), {"padding": 1}, False),
+        ((3, 6, 9, 8), (5, 6, 3, 3), {"padding": 1}, True),
+        ((2, 6, 11, 10), (5, 6, 3, 3), {"padding": 2, "dilation": 2}, True),
     ],
-    ids=["2d", "2d uneven padding, square channels", "2d dilated", "3d"],
+    ids=["2d", "2d uneven padding, square channels", "2d dilated", "3d", "2d F(4×2)", "2d dilated F(4×2)"],
 )
 def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
-    input_shape, weight_shape, kwargs, pooled: bool, monkeypatch: pytest.MonkeyPatch
+    input_shape, weight_shape, kwargs, mixed: bool, pooled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the forward and the input gradient both computed by Winograd, the kernel is transformed once:
-    the input gradient takes the forward's U with its channel axes exchanged and transform slots 0 and 3
-    exchanged; forward and all gradients equal torch's in float64. Without an input gradient to compute,
-    nothing is kept."""
+    """With the forward and the input gradient both computed by Winograd F(2×…×2), the kernel is
+    transformed once: the input gradient takes the forward's U with its channel axes exchanged and
+    transform slots 0 and 3 exchanged. After a forward in F(4×2), the input gradient (F(2×2)) transforms
+    its flipped kernel itself. Forward and all gradients equal torch's in float64. Without an input
+    gradient to compute, nothing is kept."""
     for threshold in ("MIN_CHANNELS", "MIN_WORK"):
         monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
     monkeypatch.setattr(winograd, "MIN_TILES_ONE_SAMPLE", 1)
+    if not mixed:
+        monkeypatch.setattr(winograd, "outputs_per_tile", lambda batch, out: (2,) * len(out))
     if pooled:
         monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
         monkeypatch.setattr(algorithms, "THREADS", 2)
     transformed: list[tuple[int, ...]] = []
+    forms: list[tuple[int, ...]] = []
     reflected: list[bool] = []
     original_transform, original_block = winograd.transform_kernel, winograd._convolve_block
 
-    def counting_transform(w):
+    def counting_transform(w, outputs=None):
         transformed.append(w.shape)
-        return original_transform(w)
+        forms.append(outputs)
+        return original_transform(w, outputs)
 
     def recording_block(padded, kernel, target, bias, slots=winograd.SLOTS):
         reflected.append(slots == winograd.REFLECTED_SLOTS)
+        forms.append(target.shape[3::2])
         return original_block(padded, kernel, target, bias, slots)
 
     monkeypatch.setattr(winograd, "transform_kernel", counting_transform)
@@ -1028,8 +1087,15 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
         assert mine.shape == theirs.shape, label
         assert relative_error(mine, theirs) < 1e-12, label
-    assert transformed == [weight_shape]
-    assert True in reflected and False in reflected
+    if mixed:
+        flipped = (weight_shape[1], weight_shape[0], 3, 3)
+        assert transformed == [weight_shape, flipped]
+        assert (4, 2) in forms and (2, 2) in forms and set(forms) == {(4, 2), (2, 2)}
+        assert True not in reflected
+    else:
+        assert transformed == [weight_shape]
+        assert set(forms) == {(2,) * (len(input_shape) - 2)}
+        assert True in reflected and False in reflected
     # complex: the input gradient's kernel is conjugated, so it transforms its own
     transformed.clear()
     xc, wc, bc = (a + 1j * np.random.default_rng(3).standard_normal(a.shape) for a in (x, w, b))
@@ -1214,20 +1280,37 @@ def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, 
 
 SHARE_CASES = [
     # (name, input, weight, padding, workspace in samples' scratch (None: the default), SHARE_TILES,
-    # the sample counts of the groups of samples, shares per group)
-    ("whole samples", (4, 16, 9, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1, 1), 1),
-    ("odd batch in rows of tiles", (3, 16, 9, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1), 2),
-    ("workspace of one sample", (2, 16, 12, 9), (12, 16, 3, 3), 1, 1, 1, (1, 1), 2),
+    # the sample counts of the groups of samples, shares per group, outputs per tile and axis)
+    ("whole samples", (4, 16, 9, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1, 1), 1, (2, 2)),
+    ("odd batch in rows of tiles", (3, 16, 9, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1), 2, (2, 2)),
+    ("workspace of one sample", (2, 16, 12, 9), (12, 16, 3, 3), 1, 1, 1, (1, 1), 2, (2, 2)),
     # two workers need 2 / 0.35 → 6 parts of a sample: rows of 2 of its 7 rows of tiles, 4 shares
-    ("workspace of a third of a sample", (2, 16, 14, 9), (12, 16, 3, 3), 1, 0.35, 1, (1, 1), 4),
-    ("unpadded, wide padding", (3, 16, 11, 8), (12, 16, 3, 3), (3, 0), None, 1, (1, 1, 1), 2),
-    ("3d odd batch", (3, 8, 5, 6, 7), (6, 8, 3, 3, 3), 1, None, 1, (1, 1, 1), 2),
+    ("workspace of a third of a sample", (2, 16, 14, 9), (12, 16, 3, 3), 1, 0.35, 1, (1, 1), 4, (2, 2)),
+    ("unpadded, wide padding", (3, 16, 11, 8), (12, 16, 3, 3), (3, 0), None, 1, (1, 1, 1), 2, (2, 2)),
+    ("3d odd batch", (3, 8, 5, 6, 7), (6, 8, 3, 3, 3), 1, None, 1, (1, 1, 1), 2, (2, 2, 2)),
     # 9 tiles a sample, at least 20 a share: 3 samples a share, at most half the batch, in as many groups as
     # the two workers share evenly, as even as they come
-    ("samples with few tiles together", (6, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (3, 3), 1),
-    ("samples with few tiles, at most half the batch", (4, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 2), 1),
-    ("samples with few tiles, regrouped for the workers", (8, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 2, 2, 2), 1),
-    ("samples with few tiles, odd batch", (5, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 3), 1),
+    ("samples with few tiles together", (6, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (3, 3), 1, (2, 2)),
+    ("samples with few tiles, at most half the batch", (4, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 2), 1, (2, 2)),
+    (
+        "samples with few tiles, regrouped for the workers",
+        (8, 16, 6, 5),
+        (20, 16, 3, 3),
+        1,
+        None,
+        20,
+        (2, 2, 2, 2),
+        1,
+        (2, 2),
+    ),
+    ("samples with few tiles, odd batch", (5, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (2, 3), 1, (2, 2)),
+    # F(4×2): 17 output rows in 5 rows of tiles, split in rows of 3 and 2 for the odd batch
+    ("4×2 tiles, odd batch in rows of tiles", (3, 16, 17, 10), (20, 16, 3, 3), 1, None, 1, (1, 1, 1), 2, (4, 2)),
+    # 26 output rows in 7 rows of tiles, 6 parts of a sample needed: rows of 2, 4 shares
+    ("4×2 tiles, workspace of a third of a sample", (2, 16, 26, 9), (12, 16, 3, 3), 1, 0.35, 1, (1, 1), 4, (4, 2)),
+    ("4×2 tiles, unpadded, wide padding", (3, 16, 11, 8), (12, 16, 3, 3), (3, 0), None, 1, (1, 1, 1), 2, (4, 2)),
+    # 6 tiles of 4×2 a sample (9 of 2×2), at least 20 a share: 4 samples a share
+    ("4×2 tiles, samples with few tiles together", (8, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (4, 4), 1, (4, 2)),
 ]
 
 
@@ -1238,7 +1321,7 @@ def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.Monkey
     (forward and the input gradient, also a Winograd convolution) equal torch's for even and odd batches,
     cropped outputs, wide padding, 3-d and a workspace that holds a sample's scratch only in parts; the
     shares follow the rule."""
-    _, input_shape, weight_shape, padding, workspace, share_tiles, groups, per_group = case
+    _, input_shape, weight_shape, padding, workspace, share_tiles, groups, per_group, outputs = case
     name = functional_name(False, len(input_shape) - 2)
     x, w, b = make_arrays(input_shape, weight_shape, False, 1, np.float64)
     kwargs = {"padding": padding}
@@ -1247,11 +1330,12 @@ def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.Monkey
         monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
     monkeypatch.setattr(winograd, "SHARE_TILES", share_tiles)
+    monkeypatch.setattr(winograd, "outputs_per_tile", lambda batch, out: outputs)
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
     pads = [(p, p) for p in ((padding,) * (x.ndim - 2) if isinstance(padding, int) else padding)]
     if workspace is not None:
-        sample_bytes = winograd.block_bytes(x.shape, w.shape, pads, x.dtype)
+        sample_bytes = winograd.block_bytes(x.shape, w.shape, pads, x.dtype, outputs)
         monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", int(workspace * sample_bytes))
     shares: list[tuple[int, ...]] = []
     original = winograd._convolve_block

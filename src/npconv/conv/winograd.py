@@ -1,20 +1,24 @@
-"""Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3): 3×3 (3×3×3), stride-1, undilated, ungrouped convolutions in
-2 or 3 dimensions with 2.25× (3.375×) fewer multiplies.
+"""Winograd F(2×2, 3×3), F(4×2, 3×3) and F(2×2×2, 3×3×3): 3×3 (3×3×3), stride-1, undilated, ungrouped
+convolutions in 2 or 3 dimensions with 2.25× (3×, 3.375×) fewer multiplies.
 
-Each 2×…×2 block of outputs is computed from the 4×…×4 input tile d that covers it by applying, along
-every spatial axis in turn, the one-dimensional transforms of Lavin & Gray (arXiv:1509.09308):
+Each block of m₀×…×m_d outputs (m = 2 per axis, or m = 4 along the rows of a 2-d convolution) is computed
+from the (m₀ + 2)×…×(m_d + 2) input tile d that covers it by applying, along every spatial axis in turn,
+that axis's one-dimensional transforms F(m, 3) (Lavin & Gray, arXiv:1509.09308):
 
     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (in 2-d; in 3-d each matrix acts along the third axis too)
 
-The 4ᵈ elementwise products over all tiles and channels become 4ᵈ matrix products (O × C) · (C × tiles),
-which BLAS runs near its peak; the input and output transforms are a few additions over whole arrays.
+The Π(m + 2) elementwise products over all tiles and channels become as many matrix products
+(O × C) · (C × tiles), which BLAS runs near its peak; the transforms of F(2, 3) are a few additions over
+whole arrays, those of F(4, 3) one small matrix product per tile row.
 
 Dilated kernels (stride 1) run as the same transforms over the phase planes of the padded input
-(``conv_winograd_dilated``), and the weight gradient runs the transforms backwards (``grad_weight_winograd``).
+(``conv_winograd_dilated``), and the weight gradient runs the transforms of F(2×…×2) backwards
+(``grad_weight_winograd``).
 
-Accuracy: the transforms only add and subtract (and halve, in G), so the float32 error grows by a small
-constant factor over a direct sum; the tests bound it by 4× torch's own float32 error against a float64
-reference.
+Accuracy: F(2, 3)'s transforms only add and subtract (and halve, in G), so the float32 error grows by a
+small constant factor over a direct sum. F(4, 3) interpolates at 0, ±1, 1/2 and −2 (and ∞): their
+coefficients stay within 8 and its error within a few times a direct sum's. The tests bound both by 4×
+torch's own float32 error against a float64 reference.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import itertools
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from . import algorithms
 
@@ -43,34 +48,86 @@ MIN_CHANNELS = {2: 64, 3: 16}
 MIN_TILES = 64
 MIN_TILES_ONE_SAMPLE = 36
 MIN_WORK = {2: 1 << 21, 3: 1 << 18}
+# A single sample goes by F(4×2, 3×3) from this many of its tiles (products on BLAS's own threads, one tile
+# per column: narrower than F(2×2)'s by half). Forward, interleaved medians of F(4×2) against F(2×2) on
+# this project's benchmark machine: (1, 256, 14, 14), 28 tiles, 1.23×; (1, 256, 16, 16), 32 tiles,
+# 1.08–1.15×; (1, 128, 18, 18), 45 tiles, 0.94×; (1, 128, 22, 22) 0.95×; (1, 128, 28, 28) 0.93–0.96×;
+# (1, 64, 56, 56) 0.88–0.95×. Batches on the pool (shares of several samples) gain from 14² on: (8, 256, 14,
+# 14) 0.99–1.08×, (8, 256, 16, 16) 0.84–0.88×, (8, 128, 18, 18) 0.90×, (8, 128, 28, 28) 0.89–0.91×, (8, 64,
+# 56, 56) 0.89–0.90×.
+MIXED_MIN_TILES_ONE_SAMPLE = 40
 # A 3-d block is made channels-last in two copies when each plane has at least this many elements.
 PLANE_FIRST = 256
 
 
+# F(4, 3) along one axis, from its values at the points 0, 1, −1, 1/2, −2 and ∞ (Cook–Toom): four outputs
+# from six inputs with six multiplies. Points with reciprocals in the set (±2 with ±1/2) would need a
+# seventh; 1/2 and −2 keep the largest coefficient at 8 where 0, ±1, ±2 reach it too, and the float32
+# error of F(4×2, 3×3) measured 0.74–0.93× torch's own against float64 (F(4×4, 3×3) at these points:
+# 2.3–2.6×, too close to the tests' 4× bound, and its transforms cost more than its products save).
+ROWS_OUTPUT_TRANSFORM = np.array(  # Aᵀ (4 × 6)
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 1 / 2, -2, 0], [0, 1, 1, 1 / 4, 4, 0], [0, 1, -1, 1 / 8, -8, 1]]
+)
+ROWS_KERNEL_TRANSFORM = np.array(  # G (6 × 3)
+    [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [-1 / 3, 1 / 3, -1 / 3], [-16 / 15, -8 / 15, -4 / 15], [1 / 15, -2 / 15, 4 / 15], [0, 0, 1]]
+)
+ROWS_INPUT_TRANSFORM = np.array(  # Bᵀ (6 × 6)
+    [
+        [1, -3 / 2, -2, 3 / 2, 1, 0],
+        [0, -1, 1 / 2, 5 / 2, 1, 0],
+        [0, 1, -5 / 2, 1 / 2, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 1 / 2, -1, -1 / 2, 1, 0],
+        [0, 1, -3 / 2, -2, 3 / 2, 1],
+    ]
+)
+# Outputs per tile along the rows axis of a 2-d forward in F(4×2, 3×3).
+ROWS_OUTPUTS = 4
+
+
+def outputs_per_tile(batch: int, out) -> tuple[int, ...]:
+    """Outputs per tile and axis of a forward pass with ``out`` outputs per spatial dim: (4, 2), F(4×2,
+    3×3), in 2-d for a batch of several samples or a single sample of at least MIXED_MIN_TILES_ONE_SAMPLE
+    tiles; (2, …, 2) otherwise."""
+    if len(out) == 2:
+        tiles = math.ceil(out[0] / ROWS_OUTPUTS) * math.ceil(out[1] / 2)
+        if batch > 1 or tiles >= MIXED_MIN_TILES_ONE_SAMPLE:
+            return (ROWS_OUTPUTS, 2)
+    return (2,) * len(out)
+
+
+def transform_sizes(outputs) -> tuple[int, ...]:
+    """Transform indices per axis: m + 2 for m outputs per tile."""
+    return tuple(m + 2 for m in outputs)
+
+
 @functools.cache
-def kernel_transform(ndim: int) -> np.ndarray:
-    """G ⊗ … ⊗ G for ``ndim`` axes: (4ᵈ × 3ᵈ), rows and columns in C order of the axes."""
-    return functools.reduce(np.kron, [KERNEL_TRANSFORM] * ndim)
+def kernel_transform(outputs: tuple[int, ...]) -> np.ndarray:
+    """G₀ ⊗ … ⊗ G_d for the axes' F(m, 3): (Π(m + 2) × 3ᵈ), rows and columns in C order of the axes."""
+    return functools.reduce(np.kron, [ROWS_KERNEL_TRANSFORM if m == ROWS_OUTPUTS else KERNEL_TRANSFORM for m in outputs])
 
 
-def tile_counts(spatial, padding) -> list[int]:
-    """Tiles per spatial dim: ceil(out / 2) with out = lo + size + hi − 2."""
-    return [math.ceil(max(lo + size + hi - 2, 0) / 2) for size, (lo, hi) in zip(spatial, padding)]
+def tile_counts(spatial, padding, outputs=None) -> list[int]:
+    """Tiles per spatial dim: ceil(out / m) with out = lo + size + hi − 2 (m = 2 unless ``outputs`` says)."""
+    outputs = outputs or (2,) * len(spatial)
+    return [math.ceil(max(lo + size + hi - 2, 0) / m) for size, (lo, hi), m in zip(spatial, padding, outputs)]
 
 
-def block_bytes(x_shape, w_shape, padding, dtype) -> int:
+def block_bytes(x_shape, w_shape, padding, dtype, outputs=None) -> int:
     """Scratch bytes per sample: the padded block, the input transform's stages (one axis transformed per
     stage, the last being the transformed tiles), the products and the output transform's stages (the last
     one's scratch is a single sum or difference of two products)."""
     channels, out_channels = x_shape[1], w_shape[0]
-    tiles = tile_counts(x_shape[2:], padding)
+    outputs = outputs or (2,) * (len(x_shape) - 2)
+    tiles = tile_counts(x_shape[2:], padding, outputs)
+    sizes = transform_sizes(outputs)
     ndim, count = len(tiles), math.prod(tiles)
-    padded = math.prod(2 * t + 2 for t in tiles) * channels
-    inputs = sum(
-        4 ** (k + 1) * math.prod(tiles[: k + 1]) * math.prod(2 * t + 2 for t in tiles[k + 1 :]) for k in range(ndim)
-    )
-    products = 4**ndim * count * out_channels
-    inverse = (sum(2 ** (k + 1) * 4 ** (ndim - k - 1) for k in range(ndim - 1)) + 2 ** (ndim - 1)) * count * out_channels
+    extents = [m * t + 2 for m, t in zip(outputs, tiles)]
+    padded = math.prod(extents) * channels
+    inputs = sum(math.prod(sizes[: k + 1]) * math.prod(tiles[: k + 1]) * math.prod(extents[k + 1 :]) for k in range(ndim))
+    products = math.prod(sizes) * count * out_channels
+    stages = sum(math.prod(outputs[: k + 1]) * math.prod(sizes[k + 1 :]) for k in range(ndim - 1))
+    inverse = (stages + math.prod(outputs[:-1])) * count * out_channels
     return (padded + inputs * channels + products + inverse) * np.dtype(dtype).itemsize
 
 
@@ -96,10 +153,11 @@ def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> 
     )
 
 
-def transform_kernel(w: np.ndarray) -> np.ndarray:
-    """(O, C, 3, …, 3) → (4ᵈ, O, C): U = G g Gᵀ (per axis) for every (output, input) channel pair, ready as
-    matmul operand; all axes at once as one product with G ⊗ … ⊗ G, which reads w's taps as a transposed
-    operand instead of copying them into place first (256 channels: 1.78 → 0.74 ms).
+def transform_kernel(w: np.ndarray, outputs=None) -> np.ndarray:
+    """(O, C, 3, …, 3) → (Π(m + 2), O, C): U = G g Gᵀ (per axis, each axis's G for its m outputs per tile;
+    m = 2 unless ``outputs`` says) for every (output, input) channel pair, ready as matmul operand; all axes
+    at once as one product with G₀ ⊗ … ⊗ G_d, which reads w's taps as a transposed operand instead of
+    copying them into place first (256 channels: 1.78 → 0.74 ms).
 
     w may be a view with flipped kernel axes and its two channel axes exchanged, as the input gradient's
     kernel is (``primitive.flip_and_swap_channels``): the taps are then read in w's memory order, each flip
@@ -111,10 +169,10 @@ def transform_kernel(w: np.ndarray) -> np.ndarray:
     exchanged = min(base.shape[:2]) > 1 and base.strides[0] < base.strides[1]
     if exchanged:
         base = base.swapaxes(0, 1)
-    transform = kernel_transform(ndim)
+    transform = kernel_transform(tuple(outputs or (2,) * ndim))
     if flipped:
-        columns = transform.reshape(4**ndim, *(3,) * ndim)
-        transform = np.flip(columns, axis=tuple(axis - 1 for axis in flipped)).reshape(4**ndim, -1)
+        columns = transform.reshape(-1, *(3,) * ndim)
+        transform = np.flip(columns, axis=tuple(axis - 1 for axis in flipped)).reshape(len(transform), -1)
     taps = base.reshape(base.shape[0] * base.shape[1], -1).T  # (3ᵈ, O·C), a view when base is contiguous
     u = np.matmul(transform.astype(w.dtype), taps).reshape(-1, *base.shape[:2])
     return u.swapaxes(1, 2) if exchanged else u
@@ -131,39 +189,69 @@ REFLECTED_SLOTS = (3, 1, 2, 0)
 class KernelTransforms:
     """The transformed kernel of a convolution's forward pass, kept for its input gradient: that gradient is
     the convolution with the kernel flipped in every spatial axis and its channel axes exchanged, whose
-    transform is the forward's U with its channel axes exchanged (a view) and slots 0 and 3 exchanged in the
-    input and output transforms (``REFLECTED_SLOTS``), instead of one more kernel transform (256 channels:
-    ~1.4 ms on one thread). Passed to the forward's ``conv_winograd``, it keeps U; ``for_input_gradient``
-    gives the one to pass to the input gradient's, which reuses it."""
+    F(2×…×2) transform is the forward's U with its channel axes exchanged (a view) and slots 0 and 3
+    exchanged in the input and output transforms (``REFLECTED_SLOTS``), instead of one more kernel transform
+    (256 channels: ~1.4 ms on one thread). The input gradient always goes by F(2×…×2): torch's own float32
+    error is often lower in its input gradient than in its forward (2.6e-7 against 1.2e-6 for (2, 128, 17,
+    16) with 136 output channels), and F(4×2)'s came to 4.3× it there. After a forward in F(4×2) it
+    transforms its kernel itself (F(4, 3)'s points are not closed under reciprocals, 1/2 and −2, so a
+    flipped kernel's F(4×2) transform is no reordering of the forward's either). Passed to the forward's
+    ``conv_winograd``, it keeps U; ``for_input_gradient`` gives the one to pass to the input gradient's."""
 
-    def __init__(self, forward: np.ndarray | None = None, adjoint: bool = False) -> None:
-        self.forward, self.adjoint = forward, adjoint
+    def __init__(self, forward: np.ndarray | None = None, adjoint: bool = False, outputs=None) -> None:
+        self.forward, self.adjoint, self.outputs = forward, adjoint, outputs
 
-    def kernel(self, w: np.ndarray, dtype) -> tuple[np.ndarray, tuple[int, ...]]:
-        """The transformed kernel for w and the slots to transform with."""
+    def kernel(self, w: np.ndarray, dtype, outputs) -> tuple[np.ndarray, tuple[int, ...]]:
+        """The transformed kernel for w with ``outputs`` per tile and axis, and the slots to transform with."""
         forward = self.forward
         if not self.adjoint:
-            self.forward = transform_kernel(w.astype(dtype, copy=False))
+            self.forward, self.outputs = transform_kernel(w.astype(dtype, copy=False), outputs), outputs
             return self.forward, SLOTS
-        if forward is not None and forward.dtype == dtype and forward.shape[1:] == w.shape[1::-1]:
+        if (
+            forward is not None
+            and self.outputs == outputs == (2,) * len(outputs)
+            and forward.dtype == dtype
+            and forward.shape[1:] == w.shape[1::-1]
+        ):
             return forward.swapaxes(1, 2), REFLECTED_SLOTS
-        return transform_kernel(w.astype(dtype, copy=False)), SLOTS
+        return transform_kernel(w.astype(dtype, copy=False), outputs), SLOTS
 
     def for_input_gradient(self) -> KernelTransforms:
-        return KernelTransforms(self.forward, adjoint=True)
+        return KernelTransforms(self.forward, adjoint=True, outputs=self.outputs)
 
 
-def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS) -> None:
-    """Bᵀ d B of every 4×…×4 tile (stride 2) of a padded block into out (4, …, 4, n, *tiles, C),
-    Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] with row k written to slot slots[k],
-    one spatial axis at a time: each stage reads strided planes of the previous one and adds a leading axis
-    of 4. ``padded`` is channels-last with its last spatial axis split by parity (``_padded_block``): (n,
-    *(2·t + 2), 2, t_last + 1, C), so that the last stage's taps (position 2·j + k: parity k mod 2, pair
-    j + k // 2) are runs of whole tile rows instead of one channel vector each."""
+def _transform_rows(padded: np.ndarray, count: int) -> np.ndarray:
+    """F(4, 3)'s Bᵀ along the first spatial axis of a padded block (n, 4·t + 2, …): the 6 rows of every
+    tile row i (rows 4·i … 4·i + 5) times ROWS_INPUT_TRANSFORM, one (6 × 6) · (6 × row) product per tile
+    row, its 4–5 non-unit coefficients per output row in one BLAS pass instead of as many NumPy passes.
+    Returns (6, n, t, …), a view of the products' (n, t, 6, …)."""
+    samples, rest = padded.shape[0], padded.shape[2:]
+    rows = padded.reshape(samples, padded.shape[1], -1)  # a view: the axes after the first are contiguous
+    step = rows.strides
+    shape = (samples, count, 6, rows.shape[2])
+    windows = as_strided(rows, shape, (step[0], 4 * step[1], step[1], step[2]), writeable=False)
+    products = np.matmul(ROWS_INPUT_TRANSFORM.astype(padded.dtype), windows)
+    return np.moveaxis(products.reshape(samples, count, 6, *rest), 2, 0)
+
+
+def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS, outputs=None) -> None:
+    """Bᵀ d B of every tile of a padded block into out (m₀ + 2, …, m_d + 2, n, *tiles, C), one spatial axis
+    at a time: each stage reads strided planes of the previous one and adds a leading axis of transform
+    indices. Along an axis of F(2, 3) (4×…×4 tiles at a stride of 2), Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0],
+    [0, −1, 1, 0], [0, 1, 0, −1]] with row k written to slot slots[k]; along the first axis with F(4, 3)
+    (``outputs`` (4, 2)), ``_transform_rows``. ``padded`` is channels-last with its last spatial axis split
+    by parity (``_padded_block``): (n, *(m·t + 2), 2, t_last + 1, C), so that the last stage's taps
+    (position 2·j + k: parity k mod 2, pair j + k // 2) are runs of whole tile rows instead of one channel
+    vector each."""
     current = padded
     last = len(tiles) - 1
+    first = 0
+    if outputs is not None and outputs[0] == ROWS_OUTPUTS:
+        current, first = _transform_rows(padded, tiles[0]), 1
     for axis, count in enumerate(tiles):
-        position = 2 * axis + 1  # of this spatial axis in ``current``: (4,)·axis, n, tiles[:axis], …
+        if axis < first:
+            continue
+        position = 2 * axis + 1  # of this spatial axis in ``current``: transform axes, n, tiles[:axis], …
         lead = (slice(None),) * axis
         if axis == last:
             target = out
@@ -173,7 +261,7 @@ def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS) ->
                 return _current[(slice(None),) * _position + (offset % 2, pairs)]
 
         else:
-            shape = (4,) * (axis + 1) + current.shape[axis:position] + (count,) + current.shape[position + 1 :]
+            shape = current.shape[:axis] + (4,) + current.shape[axis:position] + (count,) + current.shape[position + 1 :]
             target = np.empty(shape, dtype=padded.dtype)
 
             def taps(offset: int, _position: int = position, _count: int = count, _current=current) -> np.ndarray:
@@ -187,14 +275,23 @@ def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS) ->
 
 
 def _inverse_transform(m: np.ndarray, out: np.ndarray, slots=SLOTS) -> None:
-    """Aᵀ m A for m (4, …, 4, O, n, *tiles) into out (2, …, 2, O, n, *tiles), Aᵀ = [[1, 1, 1, 0],
-    [0, 1, −1, −1]] with column k read from slot slots[k], one axis at a time; ``out`` is a view of y's positions, whose rows are a tile row
-    long with a step of 2. The last axis therefore forms m₁ + m₂ and m₁ − m₂ in scratch first and writes each
-    output with a single operation: two passes over y's short rows instead of four (64 channels at 56²,
-    batch 1: 0.89 → 0.64 ms)."""
+    """Aᵀ m A for m (m₀ + 2, …, m_d + 2, O, n, *tiles) into out (m₀, …, m_d, O, n, *tiles), one axis at a
+    time. Along an axis of F(2, 3), Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] with column k read from slot
+    slots[k]; a first axis of F(4, 3) (6 transform indices) goes first, as (4 × 6) · (6 × O·n·Πt)
+    products with ROWS_OUTPUT_TRANSFORM, one per index of the other axis. ``out`` is a view of y's
+    positions, whose rows are a tile row long with a step of 2. The last axis therefore forms m₁ + m₂ and
+    m₁ − m₂ in scratch first and writes each output with a single operation: two passes over y's short rows
+    instead of four (64 channels at 56², batch 1: 0.89 → 0.64 ms)."""
     ndim = (m.ndim - 2) // 2
     current = m
-    for axis in range(ndim):
+    first = 0
+    if m.shape[0] == ROWS_OUTPUTS + 2:
+        current = np.empty((ROWS_OUTPUTS, *m.shape[1:]), dtype=m.dtype)
+        transform = ROWS_OUTPUT_TRANSFORM.astype(m.dtype)
+        for index in range(m.shape[1]):
+            np.matmul(transform, m[:, index].reshape(m.shape[0], -1), out=current[:, index].reshape(ROWS_OUTPUTS, -1))
+        first = 1
+    for axis in range(first, ndim):
         lead = (slice(None),) * axis
         m0, m1, m2, m3 = (current[(*lead, k)] for k in slots)
         if axis == ndim - 1:
@@ -210,16 +307,23 @@ def _inverse_transform(m: np.ndarray, out: np.ndarray, slots=SLOTS) -> None:
         current = target
 
 
-def _transformed_tiles(padded: np.ndarray, tiles, slots=SLOTS) -> np.ndarray:
-    """V = Bᵀ d B (per axis) of every tile of a padded block (``_padded_block``'s layout): (4, …, 4, n,
-    *tiles, C), computed on the pool in shares of the first axis's tiles (contiguous shares of the result)."""
+def _transformed_tiles(padded: np.ndarray, tiles, slots=SLOTS, outputs=None) -> np.ndarray:
+    """V = Bᵀ d B (per axis) of every tile of a padded block (``_padded_block``'s layout): (m₀ + 2, …,
+    m_d + 2, n, *tiles, C), computed on the pool in shares of the first axis's tiles (contiguous shares of
+    the result). m = 2 per axis unless ``outputs`` says."""
     ndim = len(tiles)
-    transformed = np.empty((4,) * ndim + (padded.shape[0], *tiles, padded.shape[-1]), dtype=padded.dtype)
+    outputs = outputs or (2,) * ndim
+    transformed = np.empty(transform_sizes(outputs) + (padded.shape[0], *tiles, padded.shape[-1]), dtype=padded.dtype)
     whole = (slice(None),) * (ndim + 1)
+    rows = outputs[0]
 
     def transform(i0: int, i1: int) -> None:
         _transform_input(
-            padded[:, 2 * i0 : 2 * i1 + 2], (i1 - i0, *tiles[1:]), transformed[(*whole, slice(i0, i1))], slots
+            padded[:, rows * i0 : rows * i1 + 2],
+            (i1 - i0, *tiles[1:]),
+            transformed[(*whole, slice(i0, i1))],
+            slots,
+            outputs,
         )
 
     algorithms.parallel_channels(transform, tiles[0])
@@ -229,21 +333,21 @@ def _transformed_tiles(padded: np.ndarray, tiles, slots=SLOTS) -> np.ndarray:
 def _convolve_block(
     padded: np.ndarray, kernel: np.ndarray, target: np.ndarray, bias: np.ndarray | None, slots=SLOTS
 ) -> None:
-    """Winograd of one padded block (``_padded_block``'s layout) into target (n, O, t₀, 2, t₁, 2, …).
-    The input transform works channels-last (contiguous channel runs); the 4ᵈ products U (O × C) · Vᵀ
-    (C × n·Πt) read V transposed in place and give channels-first planes, so the output transform writes
-    y's layout without transposing channels against positions. The bias is added to the products at
-    transform index (1, …, 1), the one that Aᵀ · A spreads evenly over all 2ᵈ outputs of a tile (column 1
-    of Aᵀ is all ones)."""
+    """Winograd of one padded block (``_padded_block``'s layout) into target (n, O, t₀, m₀, t₁, m₁, …), m
+    outputs per tile along each axis. The input transform works channels-last (contiguous channel runs); the
+    Π(m + 2) products U (O × C) · Vᵀ (C × n·Πt) read V transposed in place and give channels-first planes, so
+    the output transform writes y's layout without transposing channels against positions. The bias is
+    added to the products at transform index (1, …, 1), the one that Aᵀ · A spreads evenly over all Πm
+    outputs of a tile (column 1 of every axis's Aᵀ, the point 1, is all ones)."""
     count, channels = padded.shape[0], padded.shape[-1]
-    tiles = target.shape[2::2]
+    tiles, outputs = target.shape[2::2], target.shape[3::2]
     ndim, out_channels = len(tiles), kernel.shape[1]
-    transformed = _transformed_tiles(padded, tiles, slots)
+    transformed = _transformed_tiles(padded, tiles, slots, outputs)
     whole = (slice(None),) * (ndim + 1)
-    tiles_by_channel = transformed.reshape(4**ndim, -1, channels).transpose(0, 2, 1)  # a view (4ᵈ, C, n·Πt)
-    products = algorithms.parallel_matmul(kernel, tiles_by_channel)  # (4ᵈ, O, n·Πt)
-    products = products.reshape((4,) * ndim + (out_channels, count, *tiles))
-    # y's positions as (2, …, 2, O, n, *tiles)
+    tiles_by_channel = transformed.reshape(len(kernel), -1, channels).transpose(0, 2, 1)  # a view (Π(m + 2), C, n·Πt)
+    products = algorithms.parallel_matmul(kernel, tiles_by_channel)  # (Π(m + 2), O, n·Πt)
+    products = products.reshape(transform_sizes(outputs) + (out_channels, count, *tiles))
+    # y's positions as (m₀, …, m_d, O, n, *tiles)
     positions = target.transpose(*range(3, 3 + 2 * ndim, 2), 1, 0, *range(2, 2 + 2 * ndim, 2))
 
     def inverse(o0: int, o1: int) -> None:
@@ -254,17 +358,20 @@ def _convolve_block(
     algorithms.parallel_channels(inverse, out_channels)
 
 
-def _padded_block(x: np.ndarray, start: int, stop: int, tiles, padding) -> np.ndarray:
-    """Samples start … stop − 1 of x zero-padded so that every tile has its full 4×…×4 input (the surplus
-    outputs are cut off, or their gradients are zero), channels-last so that the tiles have their channels
-    contiguous, and with the last spatial axis split by parity: (n, *(2·t + 2), 2, t_last + 1, C), element
-    [..., p, j, c] being padded position 2·j + p. The input transform's last stage then reads runs of whole
-    tile rows (ResNet 3×3 at 56², 64 channels, one sample: input transform 1.08 → 0.88 ms)."""
+def _padded_block(x: np.ndarray, start: int, stop: int, tiles, padding, outputs=None) -> np.ndarray:
+    """Samples start … stop − 1 of x zero-padded so that every tile has its full (m + 2)×… input (m outputs
+    per tile and axis: 2 unless ``outputs`` says; the surplus outputs are cut off, or their gradients are
+    zero), channels-last so that the tiles have their channels contiguous, and with the last spatial axis
+    (m = 2) split by parity: (n, *(m·t + 2), 2, t_last + 1, C), element [..., p, j, c] being padded position
+    2·j + p. The input transform's last stage then reads runs of whole tile rows (ResNet 3×3 at 56², 64
+    channels, one sample: input transform 1.08 → 0.88 ms)."""
     spatial = x.shape[2:]
-    extra = [(lo, 2 * t + 2 - size - lo) for size, t, (lo, _) in zip(spatial, tiles, padding)]
+    outputs = outputs or (2,) * len(spatial)
+    extra = [(lo, m * t + 2 - size - lo) for size, t, m, (lo, _) in zip(spatial, tiles, outputs, padding)]
     crop, interior, _ = algorithms.padding_slices(spatial, extra)
     *leading, last = tiles
-    padded = np.empty((stop - start, *(2 * t + 2 for t in leading), 2, last + 1, x.shape[1]), dtype=x.dtype)
+    rows = (m * t + 2 for m, t in zip(outputs, leading))
+    padded = np.empty((stop - start, *rows, 2, last + 1, x.shape[1]), dtype=x.dtype)
     # zeros only in the border slabs; the interior is copied on the pool (within single_threaded_blas)
     algorithms.zero_borders(padded, interior[:-1], 1)
     source = x[(slice(start, stop), slice(None), *crop)]
@@ -314,29 +421,33 @@ def conv_winograd(
     y = np.empty((batch, out_channels, *(max(o, 0) for o in out)), dtype=dtype)
     if y.size == 0:
         return y
-    tiles = tile_counts(spatial, padding)
-    if transforms is None:
-        kernel, slots = transform_kernel(w.astype(dtype, copy=False)), SLOTS
+    if transforms is not None and transforms.adjoint:
+        outputs = (2,) * len(spatial)  # an input gradient: see KernelTransforms
     else:
-        kernel, slots = transforms.kernel(w, dtype)
-    sample_bytes = block_bytes(x.shape, w.shape, padding, dtype)
+        outputs = outputs_per_tile(batch, out)
+    tiles = tile_counts(spatial, padding, outputs)
+    if transforms is None:
+        kernel, slots = transform_kernel(w.astype(dtype, copy=False), outputs), SLOTS
+    else:
+        kernel, slots = transforms.kernel(w, dtype, outputs)
+    sample_bytes = block_bytes(x.shape, w.shape, padding, dtype, outputs)
     step = max(1, min(batch, algorithms.WORKSPACE_BYTES // sample_bytes))
-    exact = all(o == 2 * t for o, t in zip(out, tiles))
-    blocked = (out_channels, *(n for t in tiles for n in (t, 2)))  # (O, t₀, 2, t₁, 2, …)
+    exact = all(o == m * t for o, m, t in zip(out, outputs, tiles))
+    blocked = (out_channels, *(n for t, m in zip(tiles, outputs) for n in (t, m)))  # (O, t₀, m₀, t₁, m₁, …)
     x = x.astype(dtype, copy=False)
     if batch > 1 and algorithms.on_the_pool():
-        _convolve_by_shares(x, kernel, padding, tiles, sample_bytes, bias, y, slots)
+        _convolve_by_shares(x, kernel, padding, tiles, outputs, sample_bytes, bias, y, slots)
         return y
     for start in range(0, batch, step):
         stop = min(batch, start + step)
         count = stop - start
-        padded = _padded_block(x, start, stop, tiles, padding)
+        padded = _padded_block(x, start, stop, tiles, padding, outputs)
         if exact:
             _convolve_block(padded, kernel, y[start:stop].reshape(count, *blocked), bias, slots)
         else:
             full = np.empty((count, *blocked), dtype=dtype)
             _convolve_block(padded, kernel, full, bias, slots)
-            full = full.reshape(count, out_channels, *(2 * t for t in tiles))
+            full = full.reshape(count, out_channels, *(m * t for t, m in zip(tiles, outputs)))
             y[start:stop] = full[(slice(None), slice(None), *(slice(0, o) for o in out))]
     return y
 
@@ -349,7 +460,7 @@ SHARE_TILES = 150
 
 
 def _convolve_by_shares(
-    x: np.ndarray, kernel: np.ndarray, padding, tiles, sample_bytes: int, bias, y: np.ndarray, slots=SLOTS
+    x: np.ndarray, kernel: np.ndarray, padding, tiles, outputs, sample_bytes: int, bias, y: np.ndarray, slots=SLOTS
 ) -> None:
     """``conv_winograd`` on the pool, in shares that the workers take one at a time: groups of samples with
     at least SHARE_TILES tiles (at most a worker's part of the batch, as many groups as the workers share
@@ -373,27 +484,31 @@ def _convolve_by_shares(
     bounds = [batch * k // groups for k in range(groups + 1)]
     shares = [(n0, n1, i0, min(tiles[0], i0 + rows)) for n0, n1 in zip(bounds, bounds[1:]) for i0 in range(0, tiles[0], rows)]
     out_channels, out = y.shape[1], y.shape[2:]
-    exact = all(o == 2 * t for o, t in zip(out, tiles))
-    (lo, _), size = padding[0], x.shape[2]
+    exact = all(o == m * t for o, m, t in zip(out, outputs, tiles))
+    (lo, _), size, rows = padding[0], x.shape[2], outputs[0]
 
     def convolve(first: int, stop: int) -> None:
         for n0, n1, i0, i1 in shares[first:stop]:
-            # the x rows that tile rows i0 … i1 − 1 read (padded rows 2·i0 … 2·i1 + 1), and the zero rows above
-            top = 2 * i0 - lo
+            # the x rows that tile rows i0 … i1 − 1 read (padded rows m₀·i0 … m₀·i1 + 1), and the zero rows above
+            top = rows * i0 - lo
             r0 = min(max(top, 0), size)
-            r1 = max(r0, min(2 * i1 + 2 - lo, size))
+            r1 = max(r0, min(rows * i1 + 2 - lo, size))
             share_tiles = (i1 - i0, *tiles[1:])
-            padded = _padded_block(x[n0:n1, :, r0:r1], 0, n1 - n0, share_tiles, [(r0 - top, 0), *padding[1:]])
+            share_padding = [(r0 - top, 0), *padding[1:]]
+            padded = _padded_block(x[n0:n1, :, r0:r1], 0, n1 - n0, share_tiles, share_padding, outputs)
+            blocked = [(t, m) for t, m in zip(share_tiles, outputs)]
             if exact:
-                target = y[n0:n1].reshape(n1 - n0, out_channels, *(k for t in tiles for k in (t, 2)))[:, :, i0:i1]
+                whole = (k for t, m in zip(tiles, outputs) for k in (t, m))
+                target = y[n0:n1].reshape(n1 - n0, out_channels, *whole)[:, :, i0:i1]
                 _convolve_block(padded, kernel, target, bias, slots)
                 continue
-            full = np.empty((n1 - n0, out_channels, *(k for t in share_tiles for k in (t, 2))), dtype=y.dtype)
+            full = np.empty((n1 - n0, out_channels, *(k for pair in blocked for k in pair)), dtype=y.dtype)
             _convolve_block(padded, kernel, full, bias, slots)
-            full = full.reshape(n1 - n0, out_channels, *(2 * t for t in share_tiles))
-            last = min(2 * i1, out[0]) - 2 * i0
+            full = full.reshape(n1 - n0, out_channels, *(t * m for t, m in blocked))
+            last = min(rows * i1, out[0]) - rows * i0
             if last > 0:
-                y[n0:n1, :, 2 * i0 : 2 * i0 + last] = full[(slice(None), slice(None), slice(0, last), *(slice(0, o) for o in out[1:]))]
+                inside = (slice(None), slice(None), slice(0, last), *(slice(0, o) for o in out[1:]))
+                y[n0:n1, :, rows * i0 : rows * i0 + last] = full[inside]
 
     algorithms.run_on_pool(convolve, len(shares))
 
@@ -482,7 +597,7 @@ def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding, bias: np.ndarray
     transformed_kernel_gradient = algorithms.sum_over_samples(batch, sample_bytes, shape, dtype, add_block, sums)
     # dW = Gᵀ dU G per axis: dU read as a transposed (O·C, 4ᵈ) operand times (G ⊗ … ⊗ G) (4ᵈ × 3ᵈ) gives
     # the taps in w's layout, (O·C, 3ᵈ), with no copy into place
-    taps = np.matmul(transformed_kernel_gradient.reshape(4**ndim, -1).T, kernel_transform(ndim).astype(dtype))
+    taps = np.matmul(transformed_kernel_gradient.reshape(4**ndim, -1).T, kernel_transform((2,) * ndim).astype(dtype))
     return taps.reshape(out_channels, channels, *([3] * ndim))
 
 
