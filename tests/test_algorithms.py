@@ -248,7 +248,7 @@ CASES = [
         (2, 16, 12, 11, 13),
         (40, 16, 3, 3, 3),
         {"padding": 1},
-        {"conv_winograd", "grad_weight_winograd"},
+        {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
     ),
     (
         "winograd 3d, planes moved first",  # planes of ≥ winograd.PLANE_FIRST elements: two-copy padded block
@@ -256,7 +256,7 @@ CASES = [
         (2, 16, 6, 17, 16),
         (40, 16, 3, 3, 3),
         {"padding": 1},
-        {"conv_winograd", "grad_weight_winograd"},
+        {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
     ),
     (
         "winograd dilated by phases",
@@ -278,7 +278,7 @@ CASES = [
         (2, 16, 13, 14, 15),
         (20, 16, 3, 3, 3),
         {"padding": 2, "dilation": 2},
-        {"conv_winograd_dilated", "grad_weight_winograd_dilated"},
+        {"conv_winograd_dilated", "_transform_rows", "grad_weight_winograd_dilated"},
     ),
     ("dilated 1d", False, (2, 3, 40), (5, 3, 3), {"padding": 4, "dilation": 4}, {"conv_im2col", "grad_weight_im2col"}),
     # 17² output positions (≥ GRAD_WEIGHT_TRANSPOSED_MIN): on the pool the weight gradient is contracted
@@ -992,6 +992,7 @@ def test_winograd_one_dimensional_transforms_compute_the_correlation(m: int) -> 
         ((6, 5, 3, 3), (), (4, 2)),
         ((3, 4, 3, 3, 3), (2, 3, 4), (2, 2, 2)),
         ((3, 4, 3, 3, 3), (2, 4), (2, 2, 2)),
+        ((3, 4, 3, 3, 3), (2, 3, 4), (4, 2, 2)),
     ],
 )
 @pytest.mark.parametrize("exchanged", [False, True], ids=["channels-in-place", "channels-exchanged"])
@@ -1043,8 +1044,9 @@ def test_winograd_input_gradient_kernel_is_transformed_without_a_copy_of_the_ker
         ((2, 3, 5, 6, 4), (4, 3, 3, 3, 3), {"padding": 1}, False),
         ((3, 6, 9, 8), (5, 6, 3, 3), {"padding": 1}, True),
         ((2, 6, 11, 10), (5, 6, 3, 3), {"padding": 2, "dilation": 2}, True),
+        ((2, 3, 5, 6, 4), (4, 3, 3, 3, 3), {"padding": 1}, True),
     ],
-    ids=["2d", "2d uneven padding, square channels", "2d dilated", "3d", "2d F(4×2)", "2d dilated F(4×2)"],
+    ids=["2d", "2d uneven padding, square channels", "2d dilated", "3d", "2d F(4×2)", "2d dilated F(4×2)", "3d F(4×2×2)"],
 )
 def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     input_shape, weight_shape, kwargs, mixed: bool, pooled: bool, monkeypatch: pytest.MonkeyPatch
@@ -1087,14 +1089,15 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
         assert mine.shape == theirs.shape, label
         assert relative_error(mine, theirs) < 1e-12, label
+    ndim = len(input_shape) - 2
     if mixed:
-        flipped = (weight_shape[1], weight_shape[0], 3, 3)
+        flipped = (weight_shape[1], weight_shape[0], *weight_shape[2:])
         assert transformed == [weight_shape, flipped]
-        assert (4, 2) in forms and (2, 2) in forms and set(forms) == {(4, 2), (2, 2)}
+        assert set(forms) == {(4,) + (2,) * (ndim - 1), (2,) * ndim}
         assert True not in reflected
     else:
         assert transformed == [weight_shape]
-        assert set(forms) == {(2,) * (len(input_shape) - 2)}
+        assert set(forms) == {(2,) * ndim}
         assert True in reflected and False in reflected
     # complex: the input gradient's kernel is conjugated, so it transforms its own
     transformed.clear()
@@ -1288,6 +1291,7 @@ SHARE_CASES = [
     ("workspace of a third of a sample", (2, 16, 14, 9), (12, 16, 3, 3), 1, 0.35, 1, (1, 1), 4, (2, 2)),
     ("unpadded, wide padding", (3, 16, 11, 8), (12, 16, 3, 3), (3, 0), None, 1, (1, 1, 1), 2, (2, 2)),
     ("3d odd batch", (3, 8, 5, 6, 7), (6, 8, 3, 3, 3), 1, None, 1, (1, 1, 1), 2, (2, 2, 2)),
+    ("3d odd batch, 4×2×2 tiles", (3, 8, 9, 6, 7), (6, 8, 3, 3, 3), 1, None, 1, (1, 1, 1), 2, (4, 2, 2)),
     # 9 tiles a sample, at least 20 a share: 3 samples a share, at most half the batch, in as many groups as
     # the two workers share evenly, as even as they come
     ("samples with few tiles together", (6, 16, 6, 5), (20, 16, 3, 3), 1, None, 20, (3, 3), 1, (2, 2)),

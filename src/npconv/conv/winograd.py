@@ -1,7 +1,7 @@
-"""Winograd F(2×2, 3×3), F(4×2, 3×3) and F(2×2×2, 3×3×3): 3×3 (3×3×3), stride-1, undilated, ungrouped
-convolutions in 2 or 3 dimensions with 2.25× (3×, 3.375×) fewer multiplies.
+"""Winograd F(2×2, 3×3), F(4×2, 3×3), F(2×2×2, 3×3×3) and F(4×2×2, 3×3×3): 3×3 (3×3×3), stride-1,
+undilated, ungrouped convolutions in 2 or 3 dimensions with 2.25× and 3× (3.375× and 4.5×) fewer multiplies.
 
-Each block of m₀×…×m_d outputs (m = 2 per axis, or m = 4 along the rows of a 2-d convolution) is computed
+Each block of m₀×…×m_d outputs (m = 2 per axis, or m = 4 along the first axis of a forward) is computed
 from the (m₀ + 2)×…×(m_d + 2) input tile d that covers it by applying, along every spatial axis in turn,
 that axis's one-dimensional transforms F(m, 3) (Lavin & Gray, arXiv:1509.09308):
 
@@ -54,7 +54,8 @@ MIN_WORK = {2: 1 << 21, 3: 1 << 18}
 # 1.08–1.15×; (1, 128, 18, 18), 45 tiles, 0.94×; (1, 128, 22, 22) 0.95×; (1, 128, 28, 28) 0.93–0.96×;
 # (1, 64, 56, 56) 0.88–0.95×. Batches on the pool (shares of several samples) gain from 14² on: (8, 256, 14,
 # 14) 0.99–1.08×, (8, 256, 16, 16) 0.84–0.88×, (8, 128, 18, 18) 0.90×, (8, 128, 28, 28) 0.89–0.91×, (8, 64,
-# 56, 56) 0.89–0.90×.
+# 56, 56) 0.89–0.90×. In 3-d F(4×2×2, 3×3×3) on batches: (2, 32, 16, 16, 16) 0.85×, (2, 64, 16, 16, 16) 0.88×;
+# a single sample, level ((1, 32, 32, 32, 32) 1.00×), stays F(2×2×2).
 MIXED_MIN_TILES_ONE_SAMPLE = 40
 # A 3-d block is made channels-last in two copies when each plane has at least this many elements.
 PLANE_FIRST = 256
@@ -86,13 +87,14 @@ ROWS_OUTPUTS = 4
 
 
 def outputs_per_tile(batch: int, out) -> tuple[int, ...]:
-    """Outputs per tile and axis of a forward pass with ``out`` outputs per spatial dim: (4, 2), F(4×2,
-    3×3), in 2-d for a batch of several samples or a single sample of at least MIXED_MIN_TILES_ONE_SAMPLE
-    tiles; (2, …, 2) otherwise."""
-    if len(out) == 2:
-        tiles = math.ceil(out[0] / ROWS_OUTPUTS) * math.ceil(out[1] / 2)
-        if batch > 1 or tiles >= MIXED_MIN_TILES_ONE_SAMPLE:
-            return (ROWS_OUTPUTS, 2)
+    """Outputs per tile and axis of a forward pass with ``out`` outputs per spatial dim: 4 along the first
+    axis and 2 along the others, F(4×2, 3×3) or F(4×2×2, 3×3×3), for a batch of several samples or a 2-d
+    sample of at least MIXED_MIN_TILES_ONE_SAMPLE tiles; (2, …, 2) otherwise."""
+    mixed = (ROWS_OUTPUTS,) + (2,) * (len(out) - 1)
+    if batch > 1:
+        return mixed
+    if len(out) == 2 and math.ceil(out[0] / ROWS_OUTPUTS) * math.ceil(out[1] / 2) >= MIXED_MIN_TILES_ONE_SAMPLE:
+        return mixed
     return (2,) * len(out)
 
 
