@@ -1062,9 +1062,10 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     monkeypatch.setattr(winograd, "MIN_TILES_ONE_SAMPLE", 1)
     if not mixed:
         monkeypatch.setattr(winograd, "outputs_per_tile", lambda batch, out: (2,) * len(out))
-    if pooled:
+    if pooled:  # the kernel transforms in column shares too
         monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
         monkeypatch.setattr(algorithms, "THREADS", 2)
+        monkeypatch.setattr(winograd, "PARALLEL_TRANSFORM", 0)
     transformed: list[tuple[int, ...]] = []
     forms: list[tuple[int, ...]] = []
     reflected: list[bool] = []

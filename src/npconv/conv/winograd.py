@@ -57,6 +57,10 @@ MIN_WORK = {2: 1 << 21, 3: 1 << 18}
 # 56, 56) 0.89–0.90×. In 3-d F(4×2×2, 3×3×3) on batches: (2, 32, 16, 16, 16) 0.85×, (2, 64, 16, 16, 16) 0.88×;
 # a single sample, level ((1, 32, 32, 32, 32) 1.00×), stays F(2×2×2).
 MIXED_MIN_TILES_ONE_SAMPLE = 40
+# Kernels of at least this many (output, input) channel pairs are transformed in column shares on the pool
+# when the convolution runs there (F(4×2), single-threaded BLAS, interleaved medians: 256 × 256 channels
+# 3.47 → 2.49 ms; at 128 × 128, 0.42 against 0.65, and 64 × 64, 0.10 against 0.26, the hand-off costs more).
+PARALLEL_TRANSFORM = 1 << 16
 # A 3-d block is made channels-last in two copies when each plane has at least this many elements.
 PLANE_FIRST = 256
 
@@ -176,7 +180,9 @@ def transform_kernel(w: np.ndarray, outputs=None) -> np.ndarray:
         columns = transform.reshape(-1, *(3,) * ndim)
         transform = np.flip(columns, axis=tuple(axis - 1 for axis in flipped)).reshape(len(transform), -1)
     taps = base.reshape(base.shape[0] * base.shape[1], -1).T  # (3ᵈ, O·C), a view when base is contiguous
-    u = np.matmul(transform.astype(w.dtype), taps).reshape(-1, *base.shape[:2])
+    # on the pool (within ``algorithms.single_threaded_blas``) from PARALLEL_TRANSFORM channel pairs on
+    matmul = algorithms.parallel_matmul if taps.shape[1] >= PARALLEL_TRANSFORM else np.matmul
+    u = matmul(transform.astype(w.dtype), taps).reshape(-1, *base.shape[:2])
     return u.swapaxes(1, 2) if exchanged else u
 
 
