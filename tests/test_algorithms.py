@@ -1115,9 +1115,12 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
-def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("outputs", [(2, 2), (4, 2)], ids=["F(2×2)", "F(4×2)"])
+def test_winograd_weight_gradient_in_blocks_of_samples(
+    pooled: bool, outputs: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Winograd weight gradient accumulated over blocks of one sample (and, on the pool, over the
-    workers' partial sums) equals torch's, whatever the blocking."""
+    workers' partial sums) equals torch's, whatever the blocking, in either form of tiles."""
     rng = np.random.default_rng(4)
     x, g = rng.standard_normal((5, 16, 9, 10)), rng.standard_normal((5, 20, 9, 10))
     w = np.zeros((20, 16, 3, 3))
@@ -1143,13 +1146,16 @@ def test_winograd_weight_gradient_in_blocks_of_samples(pooled: bool, monkeypatch
         return original(x_, start, stop, *args)
 
     monkeypatch.setattr(winograd, "_padded_block", counting)
-    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", winograd.grad_weight_block_bytes(x.shape, 20, pads, x.dtype))
+    monkeypatch.setattr(winograd, "weight_gradient_outputs", lambda batch, ndim: outputs)
+    sample_bytes = winograd.grad_weight_block_bytes(x.shape, 20, pads, x.dtype, outputs)
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", sample_bytes)
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
     with algorithms.single_threaded_blas(1) if pooled else contextlib.nullcontext():
         assert getattr(algorithms._blas, "limited", False) == pooled
         result = winograd.grad_weight_winograd(x, g, pads)
     assert relative_error(result, expected) < 1e-12
+    assert blocks == [1] * 5
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
@@ -1357,3 +1363,40 @@ def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.Monkey
     ours = npconv_run(name, x, w, b, kwargs, g)
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
         assert relative_error(mine, theirs) < 1e-12, label
+
+
+@pytest.mark.parametrize(
+    "input_shape, expected",
+    [((2, 16, 9, 10), (4, 2)), ((1, 16, 9, 10), (2, 2)), ((2, 8, 5, 6, 7), (2, 2, 2))],
+    ids=["2d batch", "2d single sample", "3d batch"],
+)
+def test_winograd_weight_gradient_tiles(input_shape, expected, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weight gradient's tiles: 4×2 outputs for a 2-d batch, 2×…×2 for a single sample and in 3-d; the
+    result equals torch's in float64 either way."""
+    rng = np.random.default_rng(5)
+    ndim = len(input_shape) - 2
+    x, g = rng.standard_normal(input_shape), rng.standard_normal((input_shape[0], 12, *input_shape[2:]))
+    expected_grad = torch.ops.aten.convolution_backward(
+        torch.tensor(g),
+        torch.tensor(x),
+        torch.zeros((12, input_shape[1]) + (3,) * ndim, dtype=torch.float64),
+        None,
+        (1,) * ndim,
+        (1,) * ndim,
+        (1,) * ndim,
+        False,
+        (0,) * ndim,
+        1,
+        (False, True, False),
+    )[1].numpy()
+    forms: list[tuple[int, ...]] = []
+    original = winograd._output_gradient_tiles
+
+    def recording(g_, tiles, outputs):
+        forms.append(tuple(outputs))
+        return original(g_, tiles, outputs)
+
+    monkeypatch.setattr(winograd, "_output_gradient_tiles", recording)
+    result = winograd.grad_weight_winograd(x, g, [(1, 1)] * ndim)
+    assert set(forms) == {expected}
+    assert relative_error(result, expected_grad) < 1e-12
