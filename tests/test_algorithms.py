@@ -1146,7 +1146,7 @@ def test_winograd_weight_gradient_in_blocks_of_samples(
         return original(x_, start, stop, *args)
 
     monkeypatch.setattr(winograd, "_padded_block", counting)
-    monkeypatch.setattr(winograd, "weight_gradient_outputs", lambda batch, ndim: outputs)
+    monkeypatch.setattr(winograd, "weight_gradient_outputs", lambda batch, out: outputs)
     sample_bytes = winograd.grad_weight_block_bytes(x.shape, 20, pads, x.dtype, outputs)
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", sample_bytes)
     monkeypatch.setattr(algorithms, "THREADS", 2)
@@ -1367,8 +1367,8 @@ def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize(
     "input_shape, expected",
-    [((2, 16, 9, 10), (4, 2)), ((1, 16, 9, 10), (2, 2)), ((2, 8, 5, 6, 7), (2, 2, 2))],
-    ids=["2d batch", "2d single sample", "3d batch"],
+    [((2, 16, 9, 10), (4, 2)), ((1, 16, 9, 10), (2, 2)), ((2, 8, 5, 6, 7), (2, 2, 2)), ((2, 16, 4, 10), (2, 2))],
+    ids=["2d batch", "2d single sample", "3d batch", "2d batch of 4 output rows"],
 )
 def test_winograd_weight_gradient_tiles(input_shape, expected, monkeypatch: pytest.MonkeyPatch) -> None:
     """The weight gradient's tiles: 4×2 outputs for a 2-d batch, 2×…×2 for a single sample and in 3-d; the
@@ -1400,3 +1400,21 @@ def test_winograd_weight_gradient_tiles(input_shape, expected, monkeypatch: pyte
     result = winograd.grad_weight_winograd(x, g, [(1, 1)] * ndim)
     assert set(forms) == {expected}
     assert relative_error(result, expected_grad) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "batch, out, expected",
+    [
+        (2, (16, 16), (4, 2)),
+        (2, (5, 3), (4, 2)),
+        (2, (4, 16), (2, 2)),  # one row of 4×2 tiles: winograd.MIXED_MIN_ROWS
+        (1, (28, 28), (4, 2)),  # 98 tiles of 4×2
+        (1, (14, 14), (2, 2)),  # 28: fewer than winograd.MIXED_MIN_TILES_ONE_SAMPLE
+        (2, (8, 8, 8), (4, 2, 2)),
+        (1, (8, 8, 8), (2, 2, 2)),
+    ],
+)
+def test_winograd_forward_tiles_follow_the_rule(batch: int, out, expected) -> None:
+    """The forward's tiles: 4 outputs along the first axis for batches and for 2-d samples with enough
+    tiles, as long as there are at least two rows of tiles' worth of output rows; 2 per axis otherwise."""
+    assert winograd.outputs_per_tile(batch, out) == expected

@@ -57,6 +57,9 @@ MIN_WORK = {2: 1 << 21, 3: 1 << 18}
 # 56, 56) 0.89–0.90×. In 3-d F(4×2×2, 3×3×3) on batches: (2, 32, 16, 16, 16) 0.85×, (2, 64, 16, 16, 16) 0.88×;
 # a single sample, level ((1, 32, 32, 32, 32) 1.00×), stays F(2×2×2).
 MIXED_MIN_TILES_ONE_SAMPLE = 40
+# Fewer output rows than this (one row of 4×2 tiles) stay F(2×…×2): (32, 128, 4, 4), ResNet-18's second
+# stage on 32² images, forward 1.08×, forward+backward 1.10× in F(4×2); at (32, 64, 8, 8) 0.84× and 0.95×.
+MIXED_MIN_ROWS = 5
 # Kernels of at least this many (output, input) channel pairs are transformed in column shares on the pool
 # when the convolution runs there (F(4×2), single-threaded BLAS, interleaved medians: 256 × 256 channels
 # 3.47 → 2.49 ms; at 128 × 128, 0.42 against 0.65, and 64 × 64, 0.10 against 0.26, the hand-off costs more).
@@ -92,9 +95,12 @@ ROWS_OUTPUTS = 4
 
 def outputs_per_tile(batch: int, out) -> tuple[int, ...]:
     """Outputs per tile and axis of a forward pass with ``out`` outputs per spatial dim: 4 along the first
-    axis and 2 along the others, F(4×2, 3×3) or F(4×2×2, 3×3×3), for a batch of several samples or a 2-d
-    sample of at least MIXED_MIN_TILES_ONE_SAMPLE tiles; (2, …, 2) otherwise."""
+    axis and 2 along the others, F(4×2, 3×3) or F(4×2×2, 3×3×3), for at least MIXED_MIN_ROWS output rows
+    and a batch of several samples or a 2-d sample of at least MIXED_MIN_TILES_ONE_SAMPLE tiles; (2, …, 2)
+    otherwise."""
     mixed = (ROWS_OUTPUTS,) + (2,) * (len(out) - 1)
+    if out[0] < MIXED_MIN_ROWS:
+        return (2,) * len(out)
     if batch > 1:
         return mixed
     if len(out) == 2 and math.ceil(out[0] / ROWS_OUTPUTS) * math.ceil(out[1] / 2) >= MIXED_MIN_TILES_ONE_SAMPLE:
@@ -593,13 +599,16 @@ def grad_weight_block_bytes(x_shape, g_channels: int, padding, dtype, outputs=No
     return block_bytes(x_shape, (g_channels,), padding, dtype, outputs) + gradient * np.dtype(dtype).itemsize
 
 
-def weight_gradient_outputs(batch: int, ndim: int) -> tuple[int, ...]:
-    """Outputs per tile and axis of the weight gradient: F(4×2) for a 2-d batch, F(2×…×2) otherwise. F(4×2)
+def weight_gradient_outputs(batch: int, out) -> tuple[int, ...]:
+    """Outputs per tile and axis of the weight gradient with ``out`` outputs per spatial dim: F(4×2) for a
+    2-d batch of at least MIXED_MIN_ROWS output rows, F(2×…×2) otherwise. F(4×2)
     against F(2×2), single-threaded BLAS, interleaved medians: (8, 64, 56, 56) 0.94×, (8, 128, 28, 28)
     0.73×, (8, 256, 14, 14) 0.95×; a single sample's contraction over half as many tiles gains little or
     loses ((1, 64, 56, 56) 0.96×, (1, 128, 28, 28) 1.04×). F(4×2×2)'s float32 error came to 5.1–5.2×
     torch's own."""
-    return (ROWS_OUTPUTS, 2) if ndim == 2 and batch > 1 else (2,) * ndim
+    if len(out) == 2 and batch > 1 and out[0] >= MIXED_MIN_ROWS:
+        return (ROWS_OUTPUTS, 2)
+    return (2,) * len(out)
 
 
 def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
@@ -613,7 +622,7 @@ def grad_weight_winograd(x: np.ndarray, g: np.ndarray, padding, bias: np.ndarray
     out_channels, ndim = g.shape[1], len(spatial)
     dtype = np.result_type(x, g)
     x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
-    outputs = weight_gradient_outputs(batch, ndim)
+    outputs = weight_gradient_outputs(batch, g.shape[2:])
     tiles = tile_counts(spatial, padding, outputs)
     sample_bytes = grad_weight_block_bytes(x.shape, out_channels, padding, dtype, outputs)
     count = math.prod(transform_sizes(outputs))
