@@ -12,8 +12,7 @@ The Π(m + 2) elementwise products over all tiles and channels become as many ma
 whole arrays, those of F(4, 3) one small matrix product per tile row.
 
 Dilated kernels (stride 1) run as the same transforms over the phase planes of the padded input
-(``conv_winograd_dilated``), and the weight gradient runs the transforms of F(2×…×2) backwards
-(``grad_weight_winograd``).
+(``conv_winograd_dilated``), and the weight gradient runs the transforms backwards (``grad_weight_winograd``).
 
 Accuracy: F(2, 3)'s transforms only add and subtract (and halve, in G), so the float32 error grows by a
 small constant factor over a direct sum. F(4, 3) interpolates at 0, ±1, 1/2 and −2 (and ∞): their
@@ -72,7 +71,7 @@ PLANE_FIRST = 256
 # from six inputs with six multiplies. Points with reciprocals in the set (±2 with ±1/2) would need a
 # seventh; 1/2 and −2 keep the largest coefficient at 8 where 0, ±1, ±2 reach it too, and the float32
 # error of F(4×2, 3×3) measured 0.74–0.93× torch's own against float64 (F(4×4, 3×3) at these points:
-# 2.3–2.6×, too close to the tests' 4× bound, and its transforms cost more than its products save).
+# 2.3–2.6×, too close to the tests' 4× bound; a first version of F(4×4) was no faster either).
 ROWS_OUTPUT_TRANSFORM = np.array(  # Aᵀ (4 × 6)
     [[1, 1, 1, 1, 1, 0], [0, 1, -1, 1 / 2, -2, 0], [0, 1, 1, 1 / 4, 4, 0], [0, 1, -1, 1 / 8, -8, 1]]
 )
@@ -89,7 +88,7 @@ ROWS_INPUT_TRANSFORM = np.array(  # Bᵀ (6 × 6)
         [0, 1, -3 / 2, -2, 3 / 2, 1],
     ]
 )
-# Outputs per tile along the rows axis of a 2-d forward in F(4×2, 3×3).
+# Outputs per tile along the first spatial axis ("rows") in F(4×2, 3×3) and F(4×2×2, 3×3×3).
 ROWS_OUTPUTS = 4
 
 
@@ -253,7 +252,7 @@ def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS, ou
     at a time: each stage reads strided planes of the previous one and adds a leading axis of transform
     indices. Along an axis of F(2, 3) (4×…×4 tiles at a stride of 2), Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0],
     [0, −1, 1, 0], [0, 1, 0, −1]] with row k written to slot slots[k]; along the first axis with F(4, 3)
-    (``outputs`` (4, 2)), ``_transform_rows``. ``padded`` is channels-last with its last spatial axis split
+    (``outputs[0]`` = 4), ``_transform_rows``. ``padded`` is channels-last with its last spatial axis split
     by parity (``_padded_block``): (n, *(m·t + 2), 2, t_last + 1, C), so that the last stage's taps
     (position 2·j + k: parity k mod 2, pair j + k // 2) are runs of whole tile rows instead of one channel
     vector each."""
