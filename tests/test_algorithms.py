@@ -232,6 +232,16 @@ CASES = [
         {},
         {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
     ),
+    # a batch goes by Winograd from winograd.BATCH_MIN_CHANNELS (32) channels on, a single sample from 64
+    (
+        "winograd batch of 32 channels",
+        False,
+        (4, 32, 48, 48),
+        (48, 32, 3, 3),
+        {"padding": 1},
+        {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
+    ),
+    ("32 channels, a single sample", False, (1, 32, 96, 96), (48, 32, 3, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     # 36 tiles of 2×2 outputs: enough for a single sample (MIN_TILES_ONE_SAMPLE), not for a batch; 18 of 4×2:
     # F(2×2) throughout
     (

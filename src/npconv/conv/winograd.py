@@ -44,6 +44,17 @@ KERNEL_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5],
 # 36 tiles, 0.80×, (1, 256, 14, 14) 0.83×, (1, 512, 12, 12) 0.77×; a batch of 48 tiles does not: (3, 512, 7, 7)
 # 1.19×, (3, 256, 8, 8) 1.12×, (4, 256, 7, 7) 1.02×.
 MIN_CHANNELS = {2: 64, 3: 16}
+# A batch in 2-d with planes of at least FEW_CHANNELS_MIN_TILES tiles (2×2) a sample goes by Winograd from
+# 32 channels on (F(4×2) forward, F(2×2) input gradient, F(4×2) weight gradient; against the unfold,
+# interleaved medians, forward / forward+backward: (8, 64, 56, 56) → 32 channels 0.63× / 0.74×, 32 → 64
+# channels 0.97× / 0.78×, (4, 64, 112, 112) → 32 0.50× / 0.70×, (4, 32, 112, 112) → 32 0.65–0.78× /
+# 0.71–0.82×, (8, 32, 56, 56) → 32 0.87–1.09× / 0.83–0.97×; the unfold's products with 32 rows run far below
+# BLAS's peak). Smaller planes lost or gained little ((16, 32, 32, 32) → 32 1.16× / 1.12×, the phases of a
+# dilation 2 at 56² 1.42× / 1.40×, (8, 64, 28, 28) → 32 0.88× / 1.00×), a single sample of 32 channels lost
+# ((1, 32, 112, 112) → 32 1.09× / 1.19×, (1, 32, 56, 56) 1.06–1.40×), and so did 16 channels ((8, 16, 56,
+# 56) 1.44× / 1.39×).
+BATCH_MIN_CHANNELS = {2: 32, 3: 16}
+FEW_CHANNELS_MIN_TILES = 400
 MIN_TILES = 64
 MIN_TILES_ONE_SAMPLE = 36
 MIN_WORK = {2: 1 << 21, 3: 1 << 18}
@@ -144,19 +155,25 @@ def block_bytes(x_shape, w_shape, padding, dtype, outputs=None) -> int:
 
 def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> bool:
     """Whether Winograd is the algorithm of choice: a 3×3 or 3×3×3 kernel, stride 1, no dilation, one group,
-    enough channels, tiles and work for the 4ᵈ products to pay (see MIN_CHANNELS), and one sample's scratch
-    within the workspace (larger samples go to ``conv_im2col``, which can split a sample)."""
+    enough channels (MIN_CHANNELS; for a batch of large planes BATCH_MIN_CHANNELS), tiles and work for the
+    products to pay, and one sample's scratch within the workspace (larger samples go to ``conv_im2col``, which can
+    split a sample)."""
     ndim = len(w_shape) - 2
+    if ndim not in MIN_CHANNELS:
+        return False
+    per_sample = math.prod(tile_counts(x_shape[2:], padding))
+    channels = MIN_CHANNELS[ndim]
+    if x_shape[0] > 1 and per_sample >= FEW_CHANNELS_MIN_TILES:
+        channels = min(channels, BATCH_MIN_CHANNELS[ndim])
     if not (
-        ndim in MIN_CHANNELS
-        and all(k == 3 for k in w_shape[2:])
+        all(k == 3 for k in w_shape[2:])
         and all(s == 1 for s in stride)
         and all(d == 1 for d in dilation)
         and groups == 1
-        and min(x_shape[1], w_shape[0]) >= MIN_CHANNELS[ndim]
+        and min(x_shape[1], w_shape[0]) >= channels
     ):
         return False
-    tiles = x_shape[0] * math.prod(tile_counts(x_shape[2:], padding))
+    tiles = x_shape[0] * per_sample
     return (
         tiles >= (MIN_TILES_ONE_SAMPLE if x_shape[0] == 1 else MIN_TILES)
         and tiles * x_shape[1] * w_shape[0] >= MIN_WORK[ndim]
