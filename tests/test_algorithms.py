@@ -1061,11 +1061,11 @@ def test_winograd_input_gradient_kernel_is_transformed_without_a_copy_of_the_ker
 def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     input_shape, weight_shape, kwargs, mixed: bool, pooled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the forward and the input gradient both computed by Winograd F(2×…×2), the kernel is
-    transformed once: the input gradient takes the forward's U with its channel axes exchanged and
-    transform slots 0 and 3 exchanged. After a forward in F(4×2), the input gradient (F(2×2)) transforms
-    its flipped kernel itself. Forward and all gradients equal torch's in float64. Without an input
-    gradient to compute, nothing is kept."""
+    """With the forward and the input gradient both computed by Winograd, the kernel is transformed once:
+    the input gradient (F(2×…×2)) takes the forward's U — after a forward in F(4×2…), its first axis's
+    rows picked and scaled — with its channel axes exchanged and transform slots 0 and 3 exchanged.
+    Forward and all gradients equal torch's in float64. Without an input gradient to compute, nothing is
+    kept."""
     for threshold in ("MIN_CHANNELS", "MIN_WORK"):
         monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
@@ -1101,15 +1101,13 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
         assert mine.shape == theirs.shape, label
         assert relative_error(mine, theirs) < 1e-12, label
     ndim = len(input_shape) - 2
+    assert transformed == [weight_shape]
+    assert True in reflected and False in reflected
     if mixed:
-        flipped = (weight_shape[1], weight_shape[0], *weight_shape[2:])
-        assert transformed == [weight_shape, flipped]
-        assert set(forms) == {(4,) + (2,) * (ndim - 1), (2,) * ndim}
-        assert True not in reflected
+        mixed_form = (4,) + (2,) * (ndim - 1)
+        assert forms[0] == mixed_form and set(forms[1:]) == {mixed_form, (2,) * ndim}  # transform; blocks
     else:
-        assert transformed == [weight_shape]
         assert set(forms) == {(2,) * ndim}
-        assert True in reflected and False in reflected
     # complex: the input gradient's kernel is conjugated, so it transforms its own
     transformed.clear()
     xc, wc, bc = (a + 1j * np.random.default_rng(3).standard_normal(a.shape) for a in (x, w, b))
@@ -1428,3 +1426,12 @@ def test_winograd_forward_tiles_follow_the_rule(batch: int, out, expected) -> No
     """The forward's tiles: 4 outputs along the first axis for batches and for 2-d samples with enough
     tiles, as long as there are at least two rows of tiles' worth of output rows; 2 per axis otherwise."""
     assert winograd.outputs_per_tile(batch, out) == expected
+
+
+@pytest.mark.parametrize("shape", [(5, 4, 3, 3), (3, 2, 3, 3, 3)], ids=["2d", "3d"])
+def test_winograd_pairs_transform_from_the_rows_transform(shape) -> None:
+    """The F(2×…×2) kernel transform derived from the F(4×2…) one equals the one computed from the kernel."""
+    w = np.random.default_rng(9).standard_normal(shape)
+    ndim = len(shape) - 2
+    rows = winograd.transform_kernel(w, (4,) + (2,) * (ndim - 1))
+    np.testing.assert_allclose(winograd._rows_to_pairs(rows), winograd.transform_kernel(w), rtol=1e-13, atol=1e-13)

@@ -223,10 +223,10 @@ class KernelTransforms:
     exchanged in the input and output transforms (``REFLECTED_SLOTS``), instead of one more kernel transform
     (256 channels: ~1.4 ms on one thread). The input gradient always goes by F(2×…×2): torch's own float32
     error is often lower in its input gradient than in its forward (2.6e-7 against 1.2e-6 for (2, 128, 17,
-    16) with 136 output channels), and F(4×2)'s came to 4.3× it there. After a forward in F(4×2) it
-    transforms its kernel itself (F(4, 3)'s points are not closed under reciprocals, 1/2 and −2, so a
-    flipped kernel's F(4×2) transform is no reordering of the forward's either). Passed to the forward's
-    ``conv_winograd``, it keeps U; ``for_input_gradient`` gives the one to pass to the input gradient's."""
+    16) with 136 output channels), and F(4×2)'s came to 4.3× it there. After a forward in F(4×2) the
+    F(2×…×2) U comes from the forward's (``_rows_to_pairs``: F(2, 3)'s G is four of F(4, 3)'s rows, scaled),
+    then reflected likewise (256 channels: 2.2–3.0 → 0.3 ms). Passed to the forward's ``conv_winograd``, it
+    keeps U; ``for_input_gradient`` gives the one to pass to the input gradient's."""
 
     def __init__(self, forward: np.ndarray | None = None, adjoint: bool = False, outputs=None) -> None:
         self.forward, self.adjoint, self.outputs = forward, adjoint, outputs
@@ -239,15 +239,37 @@ class KernelTransforms:
             return self.forward, SLOTS
         if (
             forward is not None
-            and self.outputs == outputs == (2,) * len(outputs)
+            and outputs == (2,) * len(outputs)
             and forward.dtype == dtype
             and forward.shape[1:] == w.shape[1::-1]
         ):
-            return forward.swapaxes(1, 2), REFLECTED_SLOTS
+            if self.outputs == outputs:
+                return forward.swapaxes(1, 2), REFLECTED_SLOTS
+            if self.outputs == (ROWS_OUTPUTS, *outputs[1:]):
+                return _rows_to_pairs(forward).swapaxes(1, 2), REFLECTED_SLOTS
         return transform_kernel(w.astype(dtype, copy=False), outputs), SLOTS
 
     def for_input_gradient(self) -> KernelTransforms:
         return KernelTransforms(self.forward, adjoint=True, outputs=self.outputs)
+
+
+# F(2, 3)'s G from F(4, 3)'s: its rows [1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1] are rows 0, 1, 2 and 5 of
+# ROWS_KERNEL_TRANSFORM times 1, 3/2, −3/2 and 1.
+PAIR_ROWS = (0, 1, 2, 5)
+PAIR_SCALES = (1.0, 1.5, -1.5, 1.0)
+
+
+def _rows_to_pairs(kernel: np.ndarray) -> np.ndarray:
+    """The F(2×…×2) transform of a kernel from its F(4×2…) transform ``kernel`` ((6·4ᵈ⁻¹, O, C)):
+    (4ᵈ, O, C), the first axis's rows picked and scaled (one pass over two thirds of ``kernel``)."""
+    split = kernel.reshape(ROWS_OUTPUTS + 2, -1, *kernel.shape[1:])
+    pairs = np.empty((4, *split.shape[1:]), dtype=kernel.dtype)
+    for index, (row, scale) in enumerate(zip(PAIR_ROWS, PAIR_SCALES)):
+        if scale == 1:
+            np.copyto(pairs[index], split[row])
+        else:
+            np.multiply(split[row], scale, out=pairs[index])
+    return pairs.reshape(-1, *kernel.shape[1:])
 
 
 def _transform_rows(padded: np.ndarray, count: int) -> np.ndarray:
