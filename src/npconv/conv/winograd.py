@@ -300,9 +300,8 @@ def _transform_input(padded: np.ndarray, tiles, out: np.ndarray, slots=SLOTS, ou
     first = 0
     if outputs is not None and outputs[0] == ROWS_OUTPUTS:
         current, first = _transform_rows(padded, tiles[0]), 1
-    for axis, count in enumerate(tiles):
-        if axis < first:
-            continue
+    for axis in range(first, len(tiles)):
+        count = tiles[axis]
         position = 2 * axis + 1  # of this spatial axis in ``current``: transform axes, n, tiles[:axis], …
         lead = (slice(None),) * axis
         if axis == last:
