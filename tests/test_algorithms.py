@@ -36,6 +36,7 @@ ALGORITHM_NAMES = [
     "depthwise_by_phases",
     "PairedPhases",
     "conv_im2col",
+    "conv_im2col_by_shares",
     "conv_im2col_by_groups",
     "conv_polyphase",
     "conv_col2im",
@@ -1293,7 +1294,61 @@ def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, 
         expected = [min(per_task, groups - g0) for g0 in range(0, groups, per_task)] * input_shape[0]
         assert sorted(products) == sorted(expected)
     else:
-        assert spy == {"conv_im2col"}
+        assert spy == {"conv_im2col"}  # 42 positions: the samples side by side, on the pool too
+
+
+# name, transposed, input, weight (torch layout), keyword arguments, IM2COL_SHARE_COLUMNS, and the padded
+# input rows of each task of a sample: (output rows − 1)·stride + dilation·(k − 1) + 1 of the first axis
+# (≥ SIDE_BY_SIDE_MAX positions a sample: fewer go side by side)
+IM2COL_SHARE_CASES = [
+    # 9 × 8 outputs, 2 rows a task (16 columns): 2, 2, 2, 2, 1 rows
+    ("2-d strided, padded", False, (3, 5, 17, 15), (6, 5, 4, 3), {"stride": 2, "padding": (2, 1)}, 16, [6] * 4 + [4]),
+    # 12 × 10 outputs, one row a task; a workspace too small for one group's matrix (17280 bytes) a worker,
+    # which ``conv_im2col_by_groups`` would otherwise take
+    ("2-d grouped dilated", False, (2, 6, 12, 9), (4, 3, 3, 2), {"padding": 2, "dilation": (2, 3), "groups": 2}, 1, [5] * 12),
+    # 70 outputs, 24 a task at least: three tasks, 24, 24, 22
+    ("1-d", False, (3, 4, 70), (5, 4, 3), {"padding": 8, "dilation": 8}, 24, [40, 40, 38]),
+    # 4 × 6 × 6 outputs, 2 rows a task (50 columns, 36 a row)
+    ("3-d", False, (2, 3, 7, 6, 5), (4, 3, 2, 3, 2), {"stride": (2, 1, 1), "padding": 1}, 50, [4, 4]),
+    # conv_transpose with more padding than the kernel reaches: a convolution that crops every side; 10 × 8
+    # outputs, 3 rows a task (24 columns), split evenly: 3, 3, 3, 1
+    ("cropping", True, (2, 5, 14, 12), (5, 3, 3, 3), {"padding": 3}, 24, [5, 5, 5, 3]),
+    ("whole samples", False, (2, 5, 9, 8), (3, 5, 3, 3), {"padding": 1}, 1 << 20, [11]),
+]
+
+
+@pytest.mark.parametrize("case", IM2COL_SHARE_CASES, ids=[case[0] for case in IM2COL_SHARE_CASES])
+def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's im2col on the pool goes in tasks of a block of one sample's output rows (padded, unfolded
+    and multiplied straight into y's rows): the forward (with bias) equals torch's in float64 in 1-d, 2-d and
+    3-d, grouped, strided, dilated and cropping, and each task pads the input rows of its block of at least
+    IM2COL_SHARE_COLUMNS positions, the rows split evenly."""
+    _, transposed, input_shape, weight_shape, kwargs, columns, heights = case
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "IM2COL_SHARE_BYTES", 0)
+    monkeypatch.setattr(algorithms, "IM2COL_SHARE_COLUMNS", columns)
+    if "groups" in kwargs:
+        monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 2 * 17280 - 8)
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    expected = getattr(torch_functional, name)(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()
+    padded_rows: list[int] = []
+    original = algorithms.pad_zeros
+
+    def recording(block, padding):
+        padded = original(block, padding)
+        if threading.current_thread().name.startswith("npconv") or getattr(algorithms._blas, "in_block", False):
+            padded_rows.append(padded.shape[2])
+        return padded
+
+    monkeypatch.setattr(algorithms, "pad_zeros", recording)
+    with npconv.no_grad():
+        ours = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
+    assert "conv_im2col_by_shares" in spy
+    assert ours.shape == expected.shape
+    assert relative_error(ours, expected) < 1e-12
+    assert sorted(padded_rows) == sorted(heights * input_shape[0])
 
 
 SHARE_CASES = [

@@ -14,7 +14,8 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
   along the last axis: whole rows as complex pairs), and the output phases of a zero-stuffed input all
   from one copy.
 * ``conv_im2col`` — everything else: unfold a block of samples into a (n, G, C/G·Πk, Πout) matrix and
-  multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout.
+  multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout; a batch on
+  the pool in tasks of a block of one sample's output rows, unfolded and multiplied while in cache.
 * ``conv_polyphase`` — inputs with lhs (zero-stuffing) dilation, i.e. transposed convolutions and the input
   gradient of strided ones: each output phase is an ordinary convolution of the *unstuffed* input with the
   kernel taps that meet non-zero positions, so no multiply ever touches an inserted zero.
@@ -1086,7 +1087,8 @@ def conv_im2col(
 ) -> np.ndarray:
     """Unfold blocks of samples into (n, G, C/G·Πk, Πout) matrices and multiply by the (G, O/G, C/G·Πk)
     weight matrix straight into y's layout (+ bias); blocks keep the unfolded matrix within
-    ``WORKSPACE_BYTES`` (a single sample too large for it is split along its first output dimension)."""
+    ``WORKSPACE_BYTES`` (a single sample too large for it is split along its first output dimension). A batch
+    on the pool goes by ``conv_im2col_by_shares``."""
     batch, channels = x.shape[:2]
     out_channels, per_group, *kernel = w.shape
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
@@ -1100,6 +1102,9 @@ def conv_im2col(
     biases = grouped_bias(bias, groups)
     weights = w.reshape(groups, out_channels // groups, depth)
     out_spatial = shape[2:]
+    if on_the_pool() and batch > 1 and math.prod(out_spatial) >= SIDE_BY_SIDE_MAX:
+        conv_im2col_by_shares(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
+        return y
     rows = out_spatial[0]
     row_bytes = channels * math.prod(kernel) * math.prod(out_spatial[1:]) * x.itemsize
     sample_bytes = row_bytes * rows
@@ -1134,6 +1139,59 @@ def conv_im2col(
             product_ = parallel_matmul(weights, columns, bias=biases)
             y[n, :, r0:r1] = product_.reshape(out_channels, r1 - r0, *out_spatial[1:])
     return y
+
+
+# Scratch of one ``conv_im2col_by_shares`` task: the unfolded matrix of a block of one sample's output rows.
+IM2COL_SHARE_BYTES = 1 << 21
+IM2COL_SHARE_COLUMNS = 1024
+
+
+def conv_im2col_by_shares(
+    x: np.ndarray,
+    weights: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    biases: np.ndarray | None,
+    y: np.ndarray,
+) -> None:
+    """im2col for a batch on the pool: each task pads the input rows that a block of one sample's output rows
+    reads, unfolds them into its worker's scratch (about IM2COL_SHARE_BYTES, at least IM2COL_SHARE_COLUMNS
+    positions, within the worker's part of WORKSPACE_BYTES) and multiplies that by the (G, O/G, C/G·Πk)
+    weights straight into y's rows while it is still in cache."""
+    batch, _, rows, *rest = y.shape
+    groups, per_out, depth = weights.shape
+    row_columns = math.prod(rest)
+    row_bytes = groups * depth * row_columns * y.itemsize
+    per_share = max(IM2COL_SHARE_BYTES // max(row_bytes, 1), -(-IM2COL_SHARE_COLUMNS // max(row_columns, 1)))
+    per_share = max(1, min(rows, per_share, WORKSPACE_BYTES // THREADS // max(row_bytes, 1)))
+    per_share = -(-rows // -(-rows // per_share))  # the rows split evenly
+    row_blocks = -(-rows // per_share)
+    ndim = len(kernel)
+    order = (0, *range(1 + ndim, 1 + 2 * ndim), *range(1, 1 + ndim))  # (C, *kernel, *out)
+    (lo, _), size = padding[0], x.shape[2]
+
+    def work(start: int, stop: int) -> None:
+        scratch = np.empty(groups * depth * per_share * row_columns, dtype=y.dtype)
+        for task in range(start, stop):
+            n, block = divmod(task, row_blocks)
+            r0 = block * per_share
+            r1 = min(rows, r0 + per_share)
+            # the input rows that output rows r0 … r1 − 1 read, padded like the whole input
+            top = r0 * stride[0] - lo
+            bottom = (r1 - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1 - lo
+            slab = x[n : n + 1, :, max(top, 0) : min(bottom, size)]
+            slab_padding = [(max(-top, 0), max(bottom - size, 0)), *padding[1:]]
+            windows = window_view(pad_zeros(slab, slab_padding), kernel, stride, dilation, 1)[0, 0].transpose(order)
+            columns = scratch[: windows.size].reshape(windows.shape)
+            np.copyto(columns, windows)
+            target = y[n, :, r0:r1].reshape(groups, per_out, -1)
+            np.matmul(weights, columns.reshape(groups, depth, -1), out=target)
+            if biases is not None:
+                target += biases
+
+    _run_blocks(work, batch * row_blocks, 1)
 
 
 # Scratch of one ``conv_im2col_by_groups`` task: the unfolded matrices of a few groups of one sample, sized
