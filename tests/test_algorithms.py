@@ -24,7 +24,7 @@ import torch.nn.functional as torch_functional
 
 import npconv
 import npconv.nn.functional as F
-from npconv.conv import algorithms, primitive, winograd
+from npconv.conv import algorithms, primitive, winograd, winograd_upsampling
 
 ALGORITHM_NAMES = [
     "conv_im2col_small",
@@ -52,6 +52,7 @@ ALGORITHM_NAMES = [
     "grad_weight_winograd_dilated",
     "_transform_rows",
     "grad_weight_of_stuffed",
+    "conv_winograd_upsampling",
 ]
 WINOGRAD_NAMES = {
     "conv_winograd",
@@ -371,6 +372,40 @@ CASES = [
         {"stride": 2, "padding": 1, "groups": 3},
         {"conv_polyphase", "depthwise_by_phases", "grad_weight_of_stuffed", "grad_weight_depthwise"},
     ),
+    # 4×4 kernels on inputs stuffed by 2: F(2×2, 2×2) per output phase (winograd_upsampling), from 128 tiles
+    # of 4×4 outputs in the batch and 16 a sample
+    (
+        "winograd upsampling",  # DCGAN's k4 s2 p1: 8 × 8 tiles a sample
+        True,
+        (2, 32, 16, 16),
+        (32, 40, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_winograd_upsampling"},
+    ),
+    (
+        "winograd upsampling odd output",  # 19 × 21 outputs: 5 × 6 tiles, the last ones cropped
+        True,
+        (5, 36, 9, 10),
+        (36, 32, 4, 4),
+        {"stride": 2, "padding": 1, "output_padding": 1},
+        {"conv_winograd_upsampling"},
+    ),
+    (
+        "winograd upsampling padding 3",  # no low padding left: each phase starts at x's first row
+        True,
+        (2, 32, 18, 17),
+        (32, 32, 4, 4),
+        {"stride": 2, "padding": 3},
+        {"conv_winograd_upsampling"},
+    ),
+    (
+        "winograd upsampling input gradient",  # of a k4 s2 p1 convolution
+        False,
+        (2, 40, 32, 32),
+        (32, 40, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_winograd_upsampling"},
+    ),
 ]
 
 
@@ -389,7 +424,15 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Records the names of the algorithm functions that run."""
     called: set[str] = set()
     for name in ALGORITHM_NAMES:
-        module = winograd if name in WINOGRAD_NAMES else primitive if name == "grad_weight_of_stuffed" else algorithms
+        module = (
+            winograd
+            if name in WINOGRAD_NAMES
+            else primitive
+            if name == "grad_weight_of_stuffed"
+            else winograd_upsampling
+            if name == "conv_winograd_upsampling"
+            else algorithms
+        )
         original = getattr(module, name)
 
         def wrapper(*args, _name=name, _original=original, **kwargs):
@@ -1349,6 +1392,77 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
     assert ours.shape == expected.shape
     assert relative_error(ours, expected) < 1e-12
     assert sorted(padded_rows) == sorted(heights * input_shape[0])
+
+
+# x, w (after the transposed convolution's flip and exchange), stride, padding, lhs and rhs dilation, groups,
+# dtype: 8 samples of 4 × 4 tiles (16 × 16 outputs), 128 tiles
+UPSAMPLING_BASE = ((8, 32, 8, 8), (32, 32, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 2), (1, 1), 1, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("change", "applies"),
+    [
+        ({}, True),
+        ({0: (7, 32, 8, 8)}, False),  # 112 tiles
+        ({0: (32, 32, 4, 4)}, False),  # 128 tiles, but 4 a sample
+        ({0: (8, 31, 8, 8), 1: (32, 31, 4, 4)}, False),  # 31 input channels
+        ({1: (31, 32, 4, 4)}, False),  # 31 output channels
+        ({1: (32, 32, 3, 3)}, False),
+        ({2: (2, 1)}, False),
+        ({4: (2, 1)}, False),
+        ({4: (3, 3)}, False),
+        ({5: (2, 1)}, False),
+        ({6: 2}, False),
+        ({3: [(1, 2), (2, 2)]}, False),  # odd low padding: the two phases read the same windows
+        ({3: [(2, 2), (0, 5)]}, True),
+        ({7: np.complex64}, False),
+        ({7: np.float64}, True),
+    ],
+)
+def test_upsampling_applies_to_its_shapes_only(change: dict, applies: bool) -> None:
+    """``applies_upsampling`` takes 2-d convolutions of inputs stuffed by 2 with 4×4 kernels, stride 1, no
+    dilation, one group, even low padding, a real floating dtype, ≥ 32 channels each way, ≥ 16 tiles a
+    sample and ≥ 128 in the batch."""
+    arguments = list(UPSAMPLING_BASE)
+    for index, value in change.items():
+        arguments[index] = value
+    assert winograd_upsampling.applies_upsampling(*arguments) is applies
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
+def test_upsampling_splits_the_batch_within_the_workspace(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """F(2×2, 2×2) by phases runs whole samples: on the pool in shares of at least UPSAMPLING_SHARE_TILES
+    tiles, taken by the workers; otherwise in blocks of as many samples as the workspace holds. Either way
+    every sample once, and torch's result in float64."""
+    x, w, b = make_arrays((6, 32, 10, 9), (32, 36, 4, 4), True, 1, np.float64)
+    expected = torch_functional.conv_transpose2d(
+        torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=2, padding=1
+    ).numpy()
+    tiles = [5, 5]  # 20 × 18 outputs, 150 tiles in the batch
+    sample_bytes = winograd_upsampling._sample_bytes(32, 36, tiles, 8)
+    # blocks of two samples; on the pool two a share too (the workspace's half for each of two workers, and
+    # 50 tiles a share), the batch in four groups as even as they come so that the workers share them evenly
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", (4 if pooled else 2) * sample_bytes)
+    monkeypatch.setattr(winograd_upsampling, "UPSAMPLING_SHARE_TILES", 50)
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    else:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 1 << 60)
+    blocks: list[tuple[int, int, bool]] = []
+    original = winograd_upsampling._convolve_samples
+
+    def recording(x_, kernel, padding, tiles_, bias, y, n0, n1):
+        blocks.append((n0, n1, on_the_pool()))
+        return original(x_, kernel, padding, tiles_, bias, y, n0, n1)
+
+    monkeypatch.setattr(winograd_upsampling, "_convolve_samples", recording)
+    with npconv.no_grad():
+        ours = F.conv_transpose2d(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), stride=2, padding=1).numpy()
+    assert relative_error(ours, expected) < 1e-12
+    expected_blocks = [(0, 1), (1, 3), (3, 4), (4, 6)] if pooled else [(0, 2), (2, 4), (4, 6)]
+    assert sorted((n0, n1) for n0, n1, _ in blocks) == expected_blocks
+    assert all(pool == pooled for *_, pool in blocks)
 
 
 SHARE_CASES = [
