@@ -1394,6 +1394,61 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
     assert sorted(padded_rows) == sorted(heights * input_shape[0])
 
 
+@pytest.mark.parametrize(
+    ("shape", "dtype", "copied"),
+    [
+        ((2, 3, 32, 32), np.float32, True),  # 4 KiB planes
+        ((2, 3, 16, 32), np.float64, True),
+        ((2, 3, 64, 64), np.float32, True),
+        ((2, 3, 16, 16), np.float32, False),  # 1 KiB
+        ((2, 3, 28, 28), np.float32, False),
+        ((2, 1, 32, 32), np.float32, False),  # one channel: nothing read across channels
+        ((2, 3, 8, 16, 8), np.float32, True),
+    ],
+)
+def test_without_channel_aliasing_moves_channels_apart(shape, dtype, copied: bool) -> None:
+    """Channels a multiple of 4 KiB apart come back as an equal array whose channels are 64 bytes further
+    apart; other arrays come back as they are."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    result = algorithms.without_channel_aliasing(x)
+    np.testing.assert_array_equal(result, x)
+    if copied:
+        assert not np.shares_memory(result, x)
+        assert result.strides[1] == x.strides[1] + 64
+        assert result.strides[2:] == x.strides[2:]
+    else:
+        assert result is x
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
+def test_winograd_on_4_kib_planes_matches_torch(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Winograd's channels-last copies of 32 × 32 float32 planes go through the unaliased copy, forward and
+    both gradients equal to torch's (float32 against float64, within the bound of the other cases)."""
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    copies: list[bool] = []
+    original = algorithms.without_channel_aliasing
+
+    def recording(x):
+        result = original(x)
+        copies.append(result is not x)
+        return result
+
+    monkeypatch.setattr(algorithms, "without_channel_aliasing", recording)
+    kwargs = {"padding": 1}
+    x, w, b = make_arrays((3, 64, 32, 32), (64, 64, 3, 3), False, 1, np.float64)
+    exact, g = torch_run("conv2d", x, w, b, kwargs)
+    arrays32 = [array.astype(np.float32) for array in (x, w, b)]
+    theirs, _ = torch_run("conv2d", *arrays32, kwargs)
+    ours = npconv_run("conv2d", *arrays32, kwargs, g.astype(np.float32))
+    for label, mine, torch_value, reference in zip(
+        ("output", "grad input", "grad weight", "grad bias"), ours, theirs, exact
+    ):
+        assert relative_error(mine, reference) <= max(4 * relative_error(torch_value, reference), 1e-6), label
+    assert any(copies)
+
+
 # x, w (after the transposed convolution's flip and exchange), stride, padding, lhs and rhs dilation, groups,
 # dtype: 8 samples of 4 × 4 tiles (16 × 16 outputs), 128 tiles
 UPSAMPLING_BASE = ((8, 32, 8, 8), (32, 32, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 2), (1, 1), 1, np.float32)

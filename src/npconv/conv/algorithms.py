@@ -411,6 +411,29 @@ def parallel_copy(target: np.ndarray, source: np.ndarray) -> None:
     split_first_axes(copy, target.shape)
 
 
+# Channels this many bytes apart (or a multiple) share their L1 cache sets: a channels-last copy that reads
+# them one after another then misses on every read ((32, 64, 32, 32) float32, 4 KiB planes: 10.8 ms, through
+# a copy with planes 64 bytes further apart 4.1 ms; (16, 64, 64, 64) 21.6 → 8.5; planes of 1 KiB, 3136 or
+# 12544 bytes are not hurt, and the extra copy only costs there: (8, 64, 56, 56) 1.9 against 3.3 ms).
+ALIASING_STRIDE = 4096
+ALIASING_PAD = 64
+
+
+def without_channel_aliasing(x: np.ndarray) -> np.ndarray:
+    """x (N, C, *spatial), or when its channel stride is a multiple of ALIASING_STRIDE bytes an equal array
+    whose channels are ALIASING_PAD bytes further apart (a view into a copy, split over the pool within
+    ``single_threaded_blas``), for a copy that reads across channels (channels-last)."""
+    if x.ndim < 3 or x.shape[1] < 2 or x.strides[1] % ALIASING_STRIDE:
+        return x
+    batch, channels, *spatial = x.shape
+    plane = math.prod(spatial)
+    pad = max(1, ALIASING_PAD // x.itemsize)
+    buffer = np.empty((batch, channels, plane + pad), dtype=x.dtype)
+    copy = buffer[:, :, :plane].reshape(x.shape)
+    parallel_copy(copy, x)
+    return copy
+
+
 def even_share(total: int) -> float:
     """How evenly ``total`` items split into THREADS blocks of ceil(total / THREADS): 1.0 when the workers
     all get the same."""

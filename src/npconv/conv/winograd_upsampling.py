@@ -144,7 +144,8 @@ def _convolve_samples(
         inside.append((first, max(first, last), shift))
     (u0, u1, sh), (v0, v1, sw) = inside
     if u1 > u0 and v1 > v0:
-        padded[:, u0:u1, v0:v1] = x[n0:n1, :, u0 + sh : u1 + sh, v0 + sw : v1 + sw].transpose(0, 2, 3, 1)
+        source = algorithms.without_channel_aliasing(x[n0:n1, :, u0 + sh : u1 + sh, v0 + sw : v1 + sw])
+        padded[:, u0:u1, v0:v1] = source.transpose(0, 2, 3, 1)
     # the first axis's slots: b and d are every other row of the padded tiles, a, c and e differences of them
     first_axis = np.empty((3, count, rows, 2 * columns + 2, channels), dtype=dtype)
     ends = 2 * rows
