@@ -24,7 +24,7 @@ import torch.nn.functional as torch_functional
 
 import npconv
 import npconv.nn.functional as F
-from npconv.conv import algorithms, primitive, winograd, winograd_upsampling
+from npconv.conv import algorithms, primitive, winograd, winograd_stride2
 
 ALGORITHM_NAMES = [
     "conv_im2col_small",
@@ -53,6 +53,7 @@ ALGORITHM_NAMES = [
     "_transform_rows",
     "grad_weight_of_stuffed",
     "conv_winograd_upsampling",
+    "conv_winograd_downsampling",
 ]
 WINOGRAD_NAMES = {
     "conv_winograd",
@@ -372,7 +373,7 @@ CASES = [
         {"stride": 2, "padding": 1, "groups": 3},
         {"conv_polyphase", "depthwise_by_phases", "grad_weight_of_stuffed", "grad_weight_depthwise"},
     ),
-    # 4×4 kernels on inputs stuffed by 2: F(2×2, 2×2) per output phase (winograd_upsampling), from 128 tiles
+    # 4×4 kernels on inputs stuffed by 2: F(2×2, 2×2) per output phase (winograd_stride2), from 128 tiles
     # of 4×4 outputs in the batch and 16 a sample
     (
         "winograd upsampling",  # DCGAN's k4 s2 p1: 8 × 8 tiles a sample
@@ -397,6 +398,32 @@ CASES = [
         (32, 32, 4, 4),
         {"stride": 2, "padding": 3},
         {"conv_winograd_upsampling"},
+    ),
+    # 4×4 kernels at stride 2: F(2×2, 2×2) per input phase, batches of ≥ 64 input and ≥ 128 output channels,
+    # ≥ 128 tiles of 2×2 outputs and 16 a sample
+    (
+        "winograd downsampling",  # a discriminator's k4 s2 p1: 8 × 8 tiles a sample
+        False,
+        (2, 64, 32, 32),
+        (128, 64, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_winograd_downsampling", "conv_winograd_upsampling"},
+    ),
+    (
+        "winograd downsampling odd output",  # 9 × 9 outputs: 5 × 5 tiles, the last ones cropped
+        False,
+        (6, 64, 17, 19),
+        (130, 64, 4, 4),
+        {"stride": 2, "padding": (2, 1)},
+        {"conv_winograd_downsampling"},
+    ),
+    (
+        "winograd downsampling input gradient",  # of a k4 s2 p1 transposed convolution, 128 → 64 channels
+        True,
+        (8, 128, 8, 8),
+        (128, 64, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_winograd_downsampling"},
     ),
     (
         "winograd upsampling input gradient",  # of a k4 s2 p1 convolution
@@ -429,8 +456,8 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             if name in WINOGRAD_NAMES
             else primitive
             if name == "grad_weight_of_stuffed"
-            else winograd_upsampling
-            if name == "conv_winograd_upsampling"
+            else winograd_stride2
+            if name in ("conv_winograd_upsampling", "conv_winograd_downsampling")
             else algorithms
         )
         original = getattr(module, name)
@@ -1481,12 +1508,43 @@ def test_upsampling_applies_to_its_shapes_only(change: dict, applies: bool) -> N
     arguments = list(UPSAMPLING_BASE)
     for index, value in change.items():
         arguments[index] = value
-    assert winograd_upsampling.applies_upsampling(*arguments) is applies
+    assert winograd_stride2.applies_upsampling(*arguments) is applies
+
+
+# x, w, stride, padding, dilation, groups, dtype: 2 samples of 8 × 8 tiles (16 × 16 outputs), 128 tiles
+DOWNSAMPLING_BASE = ((2, 64, 32, 32), (128, 64, 4, 4), (2, 2), [(1, 1), (1, 1)], (1, 1), 1, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("change", "applies"),
+    [
+        ({}, True),
+        ({0: (1, 64, 32, 32)}, False),  # a single sample: products on BLAS's threads, the unfold as fast
+        ({0: (2, 64, 28, 28)}, False),  # 2 × 49 tiles
+        ({0: (32, 64, 8, 8)}, False),  # 128 tiles, but 4 a sample
+        ({0: (2, 63, 32, 32), 1: (128, 63, 4, 4)}, False),
+        ({1: (127, 64, 4, 4)}, False),
+        ({1: (128, 64, 3, 3)}, False),
+        ({2: (2, 1)}, False),
+        ({4: (2, 2)}, False),
+        ({5: 2}, False),
+        ({3: [(0, 3), (2, 0)]}, True),
+        ({6: np.complex64}, False),
+        ({6: np.float64}, True),
+    ],
+)
+def test_downsampling_applies_to_its_shapes_only(change: dict, applies: bool) -> None:
+    """``applies_downsampling`` takes 2-d batches with 4×4 kernels at stride 2, no dilation, one group, a
+    real floating dtype, ≥ 64 input and ≥ 128 output channels, ≥ 16 tiles a sample and ≥ 128 in all."""
+    arguments = list(DOWNSAMPLING_BASE)
+    for index, value in change.items():
+        arguments[index] = value
+    assert winograd_stride2.applies_downsampling(*arguments) is applies
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
 def test_upsampling_splits_the_batch_within_the_workspace(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """F(2×2, 2×2) by phases runs whole samples: on the pool in shares of at least UPSAMPLING_SHARE_TILES
+    """F(2×2, 2×2) by phases runs whole samples: on the pool in shares of at least SHARE_TILES
     tiles, taken by the workers; otherwise in blocks of as many samples as the workspace holds. Either way
     every sample once, and torch's result in float64."""
     x, w, b = make_arrays((6, 32, 10, 9), (32, 36, 4, 4), True, 1, np.float64)
@@ -1494,24 +1552,24 @@ def test_upsampling_splits_the_batch_within_the_workspace(pooled: bool, monkeypa
         torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=2, padding=1
     ).numpy()
     tiles = [5, 5]  # 20 × 18 outputs, 150 tiles in the batch
-    sample_bytes = winograd_upsampling._sample_bytes(32, 36, tiles, 8)
+    sample_bytes = winograd_stride2._upsampling_sample_bytes(32, 36, tiles, 8)
     # blocks of two samples; on the pool two a share too (the workspace's half for each of two workers, and
     # 50 tiles a share), the batch in four groups as even as they come so that the workers share them evenly
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", (4 if pooled else 2) * sample_bytes)
-    monkeypatch.setattr(winograd_upsampling, "UPSAMPLING_SHARE_TILES", 50)
+    monkeypatch.setattr(winograd_stride2, "SHARE_TILES", 50)
     if pooled:
         monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
         monkeypatch.setattr(algorithms, "THREADS", 2)
     else:
         monkeypatch.setattr(algorithms, "PARALLEL_WORK", 1 << 60)
     blocks: list[tuple[int, int, bool]] = []
-    original = winograd_upsampling._convolve_samples
+    original = winograd_stride2._upsample_samples
 
     def recording(x_, kernel, padding, tiles_, bias, y, n0, n1):
         blocks.append((n0, n1, on_the_pool()))
         return original(x_, kernel, padding, tiles_, bias, y, n0, n1)
 
-    monkeypatch.setattr(winograd_upsampling, "_convolve_samples", recording)
+    monkeypatch.setattr(winograd_stride2, "_upsample_samples", recording)
     with npconv.no_grad():
         ours = F.conv_transpose2d(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), stride=2, padding=1).numpy()
     assert relative_error(ours, expected) < 1e-12

@@ -1428,6 +1428,10 @@ def valid_conv(
         return winograd.conv_winograd(x, w, padding, bias, transforms)
     if winograd.applies_by_phases(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
         return winograd.conv_winograd_dilated(x, w, padding, dilation, bias, transforms)
+    from . import winograd_stride2
+
+    if winograd_stride2.applies_downsampling(x.shape, w.shape, stride, padding, dilation, groups, np.result_type(x, w)):
+        return winograd_stride2.conv_winograd_downsampling(x, w, padding, bias)
     if unfolds_by_groups(w.shape, output_shape(x.shape, w.shape, stride, padding, dilation), groups, x.itemsize):
         return conv_im2col_by_groups(x, w, stride, padding, dilation, groups, bias)
     return conv_im2col(x, w, stride, padding, dilation, groups, bias)

@@ -12,7 +12,7 @@ kernel taps. Per spatial dim the output extent is
 Convolutions, transposed convolutions and input gradients go through ``conv_general``; the weight gradient
 is the same contraction taken over batch and positions (``conv_general_grad_weight``). Which algorithm
 computes a call (Winograd, im2col, pointwise GEMM, depthwise taps, polyphase or col2im for lhs dilation,
-Winograd by output phases for lhs dilation 2 with 4×4 kernels in ``winograd_upsampling``) is chosen by the
+Winograd by phases for 4×4 kernels at stride 2 or lhs dilation 2 in ``winograd_stride2``) is chosen by the
 shapes in ``algorithms``; all give the same result.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import algorithms, winograd, winograd_upsampling
+from . import algorithms, winograd, winograd_stride2
 
 Pairs = Sequence[tuple[int, int]]
 
@@ -118,10 +118,10 @@ def conv_general(
     padding = [tuple(pair) for pair in padding]
     with algorithms.single_threaded_blas(_pool_work(x, w, groups)):
         dtype = np.result_type(x, w)
-        if winograd_upsampling.applies_upsampling(
+        if winograd_stride2.applies_upsampling(
             x.shape, w.shape, stride, padding, lhs_dilation, rhs_dilation, groups, dtype
         ):
-            y = winograd_upsampling.conv_winograd_upsampling(x, w, padding, bias)
+            y = winograd_stride2.conv_winograd_upsampling(x, w, padding, bias)
         elif any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):
             y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups, bias)
         elif any(d != 1 for d in lhs_dilation):

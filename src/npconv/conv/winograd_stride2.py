@@ -1,0 +1,423 @@
+"""Winograd F(2×2, 2×2) for 4×4 kernels at stride 2, by phases: the transposed convolution (an input stuffed
+with one zero between elements, lhs dilation 2: DCGAN's k4 s2 p1 upsampling, and the input gradient of a
+stride-2 convolution) and the stride-2 convolution itself (a GAN discriminator's k4 s2 p1 downsampling).
+
+Upsampling (``conv_winograd_upsampling``). Along each axis an output of parity p (its phase) meets real
+input at two taps only, t ≡ lo − p (mod 2):
+
+    y[2j + p] = w[t₀] · x[j + s_p] + w[t₀ + 2] · x[j + s_p + 1],   s₀ = −lo / 2,  s₁ = s₀ + 1  (lo even)
+
+so each phase is a 2-tap correlation of the unstuffed input, which F(2, 2) computes for two outputs from a
+window of three inputs with three multiplies (Lavin & Gray, arXiv:1509.09308; interpolation points 0, −1 and
+∞, every transform coefficient ±1). Phase 0's outputs 2m, 2m + 1 read x[2m + s₀ …], phase 1's the window
+one further on; along an axis the two windows make one tile of four inputs d₀ … d₃, transformed into five
+slots (UPSAMPLING_INPUT_TRANSFORM), which meet six kernel rows (UPSAMPLING_KERNEL_TRANSFORM: phase 0's
+three, and phase 1's three with its first negated so that it shares the slot d₂ − d₁ of phase 0's last).
+In 2-d the 5 × 5 slots of a tile are 25 matrix products (k·O × C) · (C × tiles), k the 1, 2 or 4 kernel
+rows (pairs) of a slot, 36 in all per 16 outputs where the direct sum has 64; the output transform adds
+pairs of the 6 × 6 rows into the tile's 4 × 4 outputs (UPSAMPLING_OUTPUT_ROWS).
+
+Downsampling (``conv_winograd_downsampling``). With x padded by lo and t = 2a + p, each input phase
+x_p[k] = x_pad[2k + p] meets taps p and p + 2 along an axis:
+
+    y[i] = Σ_p (w[p] · x_p[i] + w[p + 2] · x_p[i + 1])
+
+two 2-tap correlations summed. F(2, 2) per phase computes outputs 2m, 2m + 1 from x_p[2m … 2m + 2] =
+x_pad[4m + p + (0, 2, 4)], three slots per phase (DOWNSAMPLING_INPUT_TRANSFORM over a tile's six inputs
+x_pad[4m … 4m + 5]) meeting the phase's three kernel rows (DOWNSAMPLING_KERNEL_TRANSFORM), and the sum over
+the phases is a longer contraction: in 2-d one product (O × 4C) · (4C × tiles) per slot pair, 9 in all,
+36·C multiplies per 4 outputs where the direct sum has 64·C.
+
+Accuracy: every coefficient is ±1, so the float32 error stays near a direct sum's (the tests bound it, as
+for the other Winograd paths, by 4× torch's own error against a float64 reference).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import algorithms
+
+# Bᵀ (5 × 4): slots a = d₀ − d₁, b = d₁, c = d₂ − d₁, d = d₂, e = d₃ − d₂ of a tile's four inputs.
+UPSAMPLING_INPUT_TRANSFORM = np.array(
+    [[1, -1, 0, 0], [0, 1, 0, 0], [0, -1, 1, 0], [0, 0, 1, 0], [0, 0, -1, 1]], dtype=np.float64
+)
+# G (6 × 4) on the four taps of an axis: phase 0 (taps 0, 2) g₀, g₀ + g₂, g₂ for slots a, b, c; phase 1
+# (taps 1, 3) −g₁, g₁ + g₃, g₃ for slots c (sign: its slot is d₂ − d₁ = −(d₁ − d₂)), d, e.
+UPSAMPLING_KERNEL_TRANSFORM = np.array(
+    [[1, 0, 0, 0], [1, 0, 1, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 1, 0, 1], [0, 0, 0, 1]], dtype=np.float64
+)
+# The kernel rows (a range) that meet each input slot: a → 0, b → 1, c → 2 and 3, d → 4, e → 5.
+UPSAMPLING_ROWS = ((0, 1), (1, 2), (2, 4), (4, 5), (5, 6))
+# Aᵀ: output 4m + q of a tile is the sum of rows (a, b): phase 0 at q = 0, 2, phase 1 at q = 1, 3.
+UPSAMPLING_OUTPUT_ROWS = ((0, 1), (3, 4), (1, 2), (4, 5))
+# When it beats conv_col2im (transposed k4 s2 p1, forward, interleaved medians on this project's benchmark
+# machine): at least UPSAMPLING_MIN_CHANNELS input and output channels, UPSAMPLING_MIN_TILES tiles (of 4 × 4
+# outputs) in the batch and UPSAMPLING_MIN_SAMPLE_TILES a sample. (16, 128, 16²) → 64 channels 0.87×, (16,
+# 256, 8²) → 128 0.91×, (64, 256, 8²) → 128 0.80×, (2, 128, 32²) → 64 0.79×, (16, 32, 32²) → 32 0.96×; with
+# 4 tiles a sample (4² inputs, 512 → 256 channels) batch 16 took 1.52×, batch 64 1.00×, and a single sample
+# of 64 tiles ((1, 128, 16²) → 64) 1.01×.
+UPSAMPLING_MIN_CHANNELS = 32
+UPSAMPLING_MIN_TILES = 128
+UPSAMPLING_MIN_SAMPLE_TILES = 16
+# On the pool, shares of whole samples with at least this many tiles, so that the products stay wide
+# (single-threaded, (64 … 256 × 128) · (128 × P): 25–28 GFLOP/s at P = 256, 33–36 from P = 384 on).
+SHARE_TILES = 512
+
+
+def upsampling_output(spatial, padding) -> list[int]:
+    """Output extents of a 4-tap convolution of the input stuffed by 2: (2·size − 1) + lo + hi − 3."""
+    return [2 * size - 1 + lo + hi - 3 for size, (lo, hi) in zip(spatial, padding)]
+
+
+def applies_upsampling(x_shape, w_shape, stride, padding, lhs_dilation, rhs_dilation, groups: int, dtype) -> bool:
+    """Whether F(2×2, 2×2) by phases takes a convolution: 2-d, lhs dilation 2, a 4×4 kernel, stride 1, no
+    dilation, one group, even low padding (each phase then reads whole tiles), a real floating dtype, enough
+    channels and tiles (UPSAMPLING_MIN_CHANNELS, UPSAMPLING_MIN_TILES, UPSAMPLING_MIN_SAMPLE_TILES), and one
+    sample's scratch within the workspace."""
+    if len(w_shape) != 4 or np.dtype(dtype).kind != "f":
+        return False
+    if not (
+        tuple(w_shape[2:]) == (4, 4)
+        and all(d == 2 for d in lhs_dilation)
+        and all(s == 1 for s in stride)
+        and all(d == 1 for d in rhs_dilation)
+        and groups == 1
+        and all(lo % 2 == 0 for lo, _ in padding)
+        and min(x_shape[1], w_shape[0]) >= UPSAMPLING_MIN_CHANNELS
+    ):
+        return False
+    out = upsampling_output(x_shape[2:], padding)
+    if min(out) <= 0:
+        return False
+    tiles = [-(-o // 4) for o in out]
+    return (
+        math.prod(tiles) >= UPSAMPLING_MIN_SAMPLE_TILES
+        and x_shape[0] * math.prod(tiles) >= UPSAMPLING_MIN_TILES
+        and _upsampling_sample_bytes(x_shape[1], w_shape[0], tiles, np.dtype(dtype).itemsize) <= algorithms.WORKSPACE_BYTES
+    )
+
+
+def _upsampling_sample_bytes(channels: int, out_channels: int, tiles, itemsize: int) -> int:
+    """Scratch of one sample: the padded tile rows, the first axis's slots, the 25 slots' matrices, the 36
+    products and the second axis's outputs."""
+    rows, columns = tiles
+    padded = (2 * rows + 2) * (2 * columns + 2) * channels
+    first = 5 * rows * (2 * columns + 2) * channels
+    slots = 25 * rows * columns * channels
+    products = 36 * rows * columns * out_channels
+    outputs = 24 * rows * columns * out_channels
+    return (padded + first + slots + products + outputs) * itemsize
+
+
+def transform_upsampling_kernel(w: np.ndarray) -> np.ndarray:
+    """(O, C, 4, 4) → (6, 6, O, C): U = G g Gᵀ per (output, input) channel pair, as one product with G ⊗ G."""
+    out_channels, channels = w.shape[:2]
+    taps = w.reshape(out_channels * channels, 16).T
+    transform = np.kron(UPSAMPLING_KERNEL_TRANSFORM, UPSAMPLING_KERNEL_TRANSFORM).astype(w.dtype)
+    return np.matmul(transform, taps).reshape(6, 6, out_channels, channels)
+
+
+def _transform_axis(source: np.ndarray, axis: int, count: int, out: np.ndarray) -> None:
+    """The five slots (out[0 … 4]) of ``count`` tiles along ``axis`` of ``source`` (2·count + 2 positions
+    there): tile m's inputs d₀ … d₃ are positions 2m … 2m + 3."""
+
+    def inputs(first: int) -> np.ndarray:
+        index = [slice(None)] * source.ndim
+        index[axis] = slice(first, first + 2 * count, 2)
+        return source[tuple(index)]
+
+    d0, d1, d2, d3 = (inputs(first) for first in range(4))
+    np.subtract(d0, d1, out=out[0])
+    np.copyto(out[1], d1)
+    np.subtract(d2, d1, out=out[2])
+    np.copyto(out[3], d2)
+    np.subtract(d3, d2, out=out[4])
+
+
+def _upsample_samples(
+    x: np.ndarray, kernel: np.ndarray, padding, tiles, bias: np.ndarray | None, y: np.ndarray, n0: int, n1: int
+) -> None:
+    """Samples n0 … n1 − 1 through the whole pipeline: the tiles' inputs channels-last (zero where they fall
+    outside x), the slots, the 25 products and the output transform, written into y."""
+    batch, channels, height, width = x.shape
+    out_channels = kernel.shape[2]
+    rows, columns = tiles
+    count = n1 - n0
+    dtype = y.dtype
+    # padded[u, v] = x[u + s₀, v + s₀'] (s₀ = −lo/2 per axis), channels last
+    padded = np.zeros((count, 2 * rows + 2, 2 * columns + 2, channels), dtype=dtype)
+    shifts = [-lo // 2 for lo, _ in padding]
+    inside = []
+    for size, extent, shift in zip((height, width), padded.shape[1:3], shifts):
+        first, last = max(0, -shift), min(extent, size - shift)
+        inside.append((first, max(first, last), shift))
+    (u0, u1, sh), (v0, v1, sw) = inside
+    if u1 > u0 and v1 > v0:
+        source = algorithms.without_channel_aliasing(x[n0:n1, :, u0 + sh : u1 + sh, v0 + sw : v1 + sw])
+        padded[:, u0:u1, v0:v1] = source.transpose(0, 2, 3, 1)
+    # the first axis's slots: b and d are every other row of the padded tiles, a, c and e differences of them
+    first_axis = np.empty((3, count, rows, 2 * columns + 2, channels), dtype=dtype)
+    ends = 2 * rows
+    np.subtract(padded[:, 0:ends:2], padded[:, 1 : ends + 1 : 2], out=first_axis[0])
+    np.subtract(padded[:, 2 : ends + 2 : 2], padded[:, 1 : ends + 1 : 2], out=first_axis[1])
+    np.subtract(padded[:, 3 : ends + 3 : 2], padded[:, 2 : ends + 2 : 2], out=first_axis[2])
+    first_slots = (first_axis[0], padded[:, 1 : ends + 1 : 2], first_axis[1], padded[:, 2 : ends + 2 : 2], first_axis[2])
+    positions = count * rows * columns
+    slots = np.empty((5, count, rows, columns, channels), dtype=dtype)
+    matrices = slots.reshape(5, positions, channels)
+    products = np.empty((6, 6, out_channels, positions), dtype=dtype)
+    for i, (r0, r1) in enumerate(UPSAMPLING_ROWS):
+        # the second axis's five slots of first-axis slot i, then their products while they are in cache
+        _transform_axis(first_slots[i], 2, columns, slots)
+        for j, (c0, c1) in enumerate(UPSAMPLING_ROWS):
+            stacked = kernel[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, channels)
+            target = products[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, positions)
+            np.matmul(stacked, matrices[j].T, out=target)
+    # the second axis's outputs first, each one long flat sum (q innermost), then the first axis's into y
+    products = products.reshape(6, 6, out_channels, count, rows, columns)
+    second = np.empty((6, out_channels, count, rows, columns, 4), dtype=dtype)
+    for q, (a, b) in enumerate(UPSAMPLING_OUTPUT_ROWS):
+        np.add(products[:, a], products[:, b], out=second[..., q])
+    second = second.reshape(6, out_channels, count, rows, 4 * columns)
+    out_h, out_w = y.shape[2:]
+    exact = out_h == 4 * rows and out_w == 4 * columns
+    full = y[n0:n1] if exact else np.empty((count, out_channels, 4 * rows, 4 * columns), dtype=dtype)
+    blocked = full.reshape(count, out_channels, rows, 4, 4 * columns)
+    biases = None if bias is None else bias.reshape(out_channels, 1, 1).astype(dtype, copy=False)
+    for n in range(count):
+        for q, (a, b) in enumerate(UPSAMPLING_OUTPUT_ROWS):
+            target = blocked[n, :, :, q]
+            np.add(second[a, :, n], second[b, :, n], out=target)
+            if biases is not None:
+                target += biases
+    if not exact:
+        y[n0:n1] = full[:, :, :out_h, :out_w]
+
+
+def conv_winograd_upsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
+    """y = conv(x stuffed by 2 and zero-padded by ``padding``, w) (+ bias per output channel) for a (O, C, 4, 4)
+    kernel, stride 1; per spatial dim out = 2·size − 1 + lo + hi − 3; the low paddings even
+    (``applies_upsampling``).
+
+    A batch goes in shares of whole samples (``_in_shares``)."""
+    batch, channels, *spatial = x.shape
+    out_channels = w.shape[0]
+    dtype = np.result_type(x, w)
+    out = upsampling_output(spatial, padding)
+    y = np.empty((batch, out_channels, *out), dtype=dtype)
+    if y.size == 0:
+        return y
+    tiles = [-(-o // 4) for o in out]
+    kernel = transform_upsampling_kernel(w.astype(dtype, copy=False))
+    x = x.astype(dtype, copy=False)
+    sample_bytes = _upsampling_sample_bytes(channels, out_channels, tiles, np.dtype(dtype).itemsize)
+
+    def convolve(n0: int, n1: int) -> None:
+        _upsample_samples(x, kernel, padding, tiles, bias, y, n0, n1)
+
+    _in_shares(batch, math.prod(tiles), sample_bytes, convolve)
+    return y
+
+
+def _in_shares(batch: int, sample_tiles: int, sample_bytes: int, convolve) -> None:  # noqa: ANN001
+    """``convolve(n0, n1)`` over the batch: on the thread pool in shares of whole samples (at least
+    SHARE_TILES tiles each, as many shares as the workers split evenly), each worker running its share
+    through the whole pipeline with single-threaded BLAS; otherwise in blocks of samples within the
+    workspace, products on BLAS's threads."""
+    if batch > 1 and algorithms.on_the_pool():
+        workers = algorithms.THREADS
+        samples = min(
+            math.ceil(batch / workers),
+            max(1, algorithms.WORKSPACE_BYTES // (workers * sample_bytes)),
+            max(1, math.ceil(SHARE_TILES / sample_tiles)),
+        )
+        groups = math.ceil(batch / samples)
+        groups = min(batch, groups + (-groups) % workers)
+        bounds = [batch * k // groups for k in range(groups + 1)]
+
+        def shares(first: int, stop: int) -> None:
+            for share in range(first, stop):
+                convolve(bounds[share], bounds[share + 1])
+
+        algorithms.run_on_pool(shares, groups)
+        return
+    step = max(1, min(batch, algorithms.WORKSPACE_BYTES // sample_bytes))
+    for start in range(0, batch, step):
+        convolve(start, min(batch, start + step))
+
+
+# ------------------------------------------------------------------------------------------- downsampling
+
+# Bᵀ per phase p over a tile's six inputs x_pad[4m … 4m + 5]: slots x_pad[4m + p] − x_pad[4m + p + 2],
+# x_pad[4m + p + 2], x_pad[4m + p + 4] − x_pad[4m + p + 2], rows in (phase, slot) order.
+DOWNSAMPLING_INPUT_TRANSFORM = np.array(
+    [
+        [1, 0, -1, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+        [0, 0, -1, 0, 1, 0],
+        [0, 1, 0, -1, 0, 0],
+        [0, 0, 0, 1, 0, 0],
+        [0, 0, 0, -1, 0, 1],
+    ],
+    dtype=np.float64,
+)
+# G (6 × 4) on the four taps of an axis, rows in (phase, slot) order: phase p meets taps p and p + 2.
+DOWNSAMPLING_KERNEL_TRANSFORM = np.array(
+    [[1, 0, 0, 0], [1, 0, 1, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 1, 0, 1], [0, 0, 0, 1]], dtype=np.float64
+)
+# Aᵀ: output 2m + q of a tile is the sum of slots (a, b), the phases already summed by the products.
+DOWNSAMPLING_OUTPUT_SLOTS = ((0, 1), (1, 2))
+# When it beats the unfold (k4 s2 p1, forward, interleaved medians on this project's benchmark machine): at
+# least DOWNSAMPLING_MIN_CHANNELS input and DOWNSAMPLING_MIN_OUT_CHANNELS output channels, DOWNSAMPLING_MIN_TILES
+# tiles (of 2 × 2 outputs) in the batch and DOWNSAMPLING_MIN_SAMPLE_TILES a sample, and a batch: (16, 64, 32²) →
+# 128 channels 0.90–0.93×, (16, 128, 16²) → 256 0.84–0.88×, (4, 64, 64²) → 128 0.87×; with 64 output channels
+# (8, 64, 32²) 1.10× and (16, 32, 64²) 1.01–1.13×, a single sample (1, 64, 128²) → 128 1.14×.
+DOWNSAMPLING_MIN_CHANNELS = 64
+DOWNSAMPLING_MIN_OUT_CHANNELS = 128
+DOWNSAMPLING_MIN_TILES = 128
+DOWNSAMPLING_MIN_SAMPLE_TILES = 16
+
+
+def downsampling_output(spatial, padding) -> list[int]:
+    """Output extents of a stride-2 convolution with 4 taps: (lo + size + hi − 4) // 2 + 1."""
+    return [(lo + size + hi - 4) // 2 + 1 for size, (lo, hi) in zip(spatial, padding)]
+
+
+def applies_downsampling(x_shape, w_shape, stride, padding, dilation, groups: int, dtype) -> bool:
+    """Whether F(2×2, 2×2) by input phases takes a convolution: 2-d, a 4×4 kernel, stride 2, no dilation,
+    one group, a real floating dtype, enough channels and tiles (DOWNSAMPLING_MIN_CHANNELS,
+    DOWNSAMPLING_MIN_TILES, DOWNSAMPLING_MIN_SAMPLE_TILES), and one sample's scratch within the workspace."""
+    if len(w_shape) != 4 or np.dtype(dtype).kind != "f":
+        return False
+    if not (
+        tuple(w_shape[2:]) == (4, 4)
+        and all(s == 2 for s in stride)
+        and all(d == 1 for d in dilation)
+        and groups == 1
+        and x_shape[0] > 1
+        and x_shape[1] >= DOWNSAMPLING_MIN_CHANNELS
+        and w_shape[0] >= DOWNSAMPLING_MIN_OUT_CHANNELS
+    ):
+        return False
+    out = downsampling_output(x_shape[2:], padding)
+    if min(out) <= 0:
+        return False
+    tiles = [-(-o // 2) for o in out]
+    return (
+        math.prod(tiles) >= DOWNSAMPLING_MIN_SAMPLE_TILES
+        and x_shape[0] * math.prod(tiles) >= DOWNSAMPLING_MIN_TILES
+        and _downsampling_sample_bytes(x_shape[1], w_shape[0], tiles, np.dtype(dtype).itemsize)
+        <= algorithms.WORKSPACE_BYTES
+    )
+
+
+def _downsampling_sample_bytes(channels: int, out_channels: int, tiles, itemsize: int) -> int:
+    """Scratch of one sample: the padded input's phases, the first axis's slots, the 9 slots' matrices, the
+    9 products and the second axis's outputs."""
+    rows, columns = tiles
+    padded = (4 * rows + 2) * (4 * columns + 2) * channels
+    first = 4 * rows * (4 * columns + 2) * channels
+    slots = 36 * rows * columns * channels
+    products = 9 * rows * columns * out_channels
+    outputs = 6 * rows * columns * out_channels
+    return (padded + first + slots + products + outputs) * itemsize
+
+
+def transform_downsampling_kernel(w: np.ndarray) -> np.ndarray:
+    """(O, C, 4, 4) → (3, 3, O, 2, 2, C): U per (slot, slot) as an (O × 4C) matrix whose columns run over
+    (phase, phase, input channel), as one product with G ⊗ G."""
+    out_channels, channels = w.shape[:2]
+    taps = w.reshape(out_channels * channels, 16).T
+    transform = np.kron(DOWNSAMPLING_KERNEL_TRANSFORM, DOWNSAMPLING_KERNEL_TRANSFORM).astype(w.dtype)
+    u = np.matmul(transform, taps).reshape(2, 3, 2, 3, out_channels, channels)  # (p, σ, p', σ', O, C)
+    return np.ascontiguousarray(u.transpose(1, 3, 4, 0, 2, 5))
+
+
+def _downsample_samples(
+    x: np.ndarray, kernel: np.ndarray, padding, tiles, bias: np.ndarray | None, y: np.ndarray, n0: int, n1: int
+) -> None:
+    """Samples n0 … n1 − 1 through the whole pipeline: the padded input split into its 2 × 2 phases with
+    (phase, phase, channel) innermost, so that each axis's slots are differences of whole rows of phase
+    elements (x_p[2m], x_p[2m + 1], x_p[2m + 2] for every phase at once); the 9 products over (phase, phase,
+    channel) and the output transform into y."""
+    channels, height, width = x.shape[1:]
+    out_channels = kernel.shape[2]
+    rows, columns = tiles
+    count = n1 - n0
+    dtype = y.dtype
+    # phases[n, k, l, p, p', c] = x_pad[n, c, 2k + p, 2l + p'] = x[n, c, 2k + p − top, 2l + p' − left]
+    phases = np.zeros((count, 2 * rows + 1, 2 * columns + 1, 2, 2, channels), dtype=dtype)
+    (top, _), (left, _) = padding
+    source = algorithms.without_channel_aliasing(x[n0:n1])
+    for p in range(2):
+        # the phase rows k whose input row 2k + p − top lies in x
+        k0, k1 = max(0, -((p - top) // 2)), min(2 * rows + 1, (height - 1 - p + top) // 2 + 1)
+        for q in range(2):
+            l0, l1 = max(0, -((q - left) // 2)), min(2 * columns + 1, (width - 1 - q + left) // 2 + 1)
+            if k1 > k0 and l1 > l0:
+                rows_read = slice(2 * k0 + p - top, 2 * (k1 - 1) + p - top + 1, 2)
+                columns_read = slice(2 * l0 + q - left, 2 * (l1 - 1) + q - left + 1, 2)
+                phases[:, k0:k1, l0:l1, p, q] = source[:, :, rows_read, columns_read].transpose(0, 2, 3, 1)
+    # each axis's slots: x_p[2m] − x_p[2m + 1], x_p[2m + 1], x_p[2m + 2] − x_p[2m + 1] (a view for the middle)
+    first_axis = np.empty((2, count, rows, 2 * columns + 1, 2, 2, channels), dtype=dtype)
+    middle = phases[:, 1 : 2 * rows : 2]
+    np.subtract(phases[:, 0 : 2 * rows : 2], middle, out=first_axis[0])
+    np.subtract(phases[:, 2 : 2 * rows + 1 : 2], middle, out=first_axis[1])
+    first_slots = (first_axis[0], middle, first_axis[1])
+    slots = np.empty((3, 3, count, rows, columns, 2, 2, channels), dtype=dtype)
+    for slot, rows_slot in enumerate(first_slots):
+        middle = rows_slot[:, :, 1 : 2 * columns : 2]
+        np.subtract(rows_slot[:, :, 0 : 2 * columns : 2], middle, out=slots[slot, 0])
+        np.copyto(slots[slot, 1], middle)
+        np.subtract(rows_slot[:, :, 2 : 2 * columns + 1 : 2], middle, out=slots[slot, 2])
+    positions = count * rows * columns
+    matrices = slots.reshape(3, 3, positions, 4 * channels)
+    products = np.empty((3, 3, out_channels, positions), dtype=dtype)
+    for first in range(3):
+        for second in range(3):
+            weights = kernel[first, second].reshape(out_channels, 4 * channels)
+            np.matmul(weights, matrices[first, second].T, out=products[first, second])
+    products = products.reshape(3, 3, out_channels, count, rows, columns)
+    along_columns = np.empty((3, out_channels, count, rows, columns, 2), dtype=dtype)
+    for q, (a, b) in enumerate(DOWNSAMPLING_OUTPUT_SLOTS):
+        np.add(products[:, a], products[:, b], out=along_columns[..., q])
+    along_columns = along_columns.reshape(3, out_channels, count, rows, 2 * columns)
+    out_h, out_w = y.shape[2:]
+    exact = out_h == 2 * rows and out_w == 2 * columns
+    full = y[n0:n1] if exact else np.empty((count, out_channels, 2 * rows, 2 * columns), dtype=dtype)
+    blocked = full.reshape(count, out_channels, rows, 2, 2 * columns)
+    biases = None if bias is None else bias.reshape(out_channels, 1, 1).astype(dtype, copy=False)
+    for n in range(count):
+        for q, (a, b) in enumerate(DOWNSAMPLING_OUTPUT_SLOTS):
+            target = blocked[n, :, :, q]
+            np.add(along_columns[a, :, n], along_columns[b, :, n], out=target)
+            if biases is not None:
+                target += biases
+    if not exact:
+        y[n0:n1] = full[:, :, :out_h, :out_w]
+
+
+def conv_winograd_downsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
+    """y = conv(x zero-padded by ``padding``, w, stride 2) (+ bias per output channel) for a (O, C, 4, 4)
+    kernel; per spatial dim out = (lo + size + hi − 4) // 2 + 1 (``applies_downsampling``). A batch goes in
+    shares of whole samples (``_in_shares``)."""
+    batch, channels, *spatial = x.shape
+    out_channels = w.shape[0]
+    dtype = np.result_type(x, w)
+    out = downsampling_output(spatial, padding)
+    y = np.empty((batch, out_channels, *out), dtype=dtype)
+    if y.size == 0:
+        return y
+    tiles = [-(-o // 2) for o in out]
+    kernel = transform_downsampling_kernel(w.astype(dtype, copy=False))
+    x = x.astype(dtype, copy=False)
+    sample_bytes = _downsampling_sample_bytes(channels, out_channels, tiles, np.dtype(dtype).itemsize)
+
+    def convolve(n0: int, n1: int) -> None:
+        _downsample_samples(x, kernel, padding, tiles, bias, y, n0, n1)
+
+    _in_shares(batch, math.prod(tiles), sample_bytes, convolve)
+    return y
