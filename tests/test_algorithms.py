@@ -54,6 +54,7 @@ ALGORITHM_NAMES = [
     "grad_weight_of_stuffed",
     "conv_winograd_upsampling",
     "conv_winograd_downsampling",
+    "grad_weight_winograd_downsampling",
 ]
 WINOGRAD_NAMES = {
     "conv_winograd",
@@ -407,7 +408,7 @@ CASES = [
         (2, 64, 32, 32),
         (128, 64, 4, 4),
         {"stride": 2, "padding": 1},
-        {"conv_winograd_downsampling", "conv_winograd_upsampling"},
+        {"conv_winograd_downsampling", "conv_winograd_upsampling", "grad_weight_winograd_downsampling"},
     ),
     (
         "winograd downsampling odd output",  # 9 × 9 outputs: 5 × 5 tiles, the last ones cropped
@@ -415,15 +416,17 @@ CASES = [
         (6, 64, 17, 19),
         (130, 64, 4, 4),
         {"stride": 2, "padding": (2, 1)},
-        {"conv_winograd_downsampling"},
+        {"conv_winograd_downsampling", "grad_weight_winograd_downsampling"},
     ),
     (
-        "winograd downsampling input gradient",  # of a k4 s2 p1 transposed convolution, 128 → 64 channels
+        # a k4 s2 p1 transposed convolution, 128 → 64 channels: its input gradient and its weight gradient
+        # (that of a stride-2 convolution of g, ``primitive.grad_weight_of_stuffed``) by input phases
+        "winograd downsampling of a transposed convolution",
         True,
-        (8, 128, 8, 8),
+        (8, 128, 9, 7),
         (128, 64, 4, 4),
         {"stride": 2, "padding": 1},
-        {"conv_winograd_downsampling"},
+        {"conv_winograd_downsampling", "grad_weight_winograd_downsampling", "grad_weight_of_stuffed"},
     ),
     (
         "winograd upsampling input gradient",  # of a k4 s2 p1 convolution
@@ -457,7 +460,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             else primitive
             if name == "grad_weight_of_stuffed"
             else winograd_stride2
-            if name in ("conv_winograd_upsampling", "conv_winograd_downsampling")
+            if name in ("conv_winograd_upsampling", "conv_winograd_downsampling", "grad_weight_winograd_downsampling")
             else algorithms
         )
         original = getattr(module, name)

@@ -16,6 +16,8 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
 * ``conv_im2col`` — everything else: unfold a block of samples into a (n, G, C/G·Πk, Πout) matrix and
   multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout; a batch on
   the pool in tasks of a block of one sample's output rows, unfolded and multiplied while in cache.
+* ``winograd`` and ``winograd_stride2`` (their own modules) — Winograd for 3×3 (3×3×3) kernels at stride 1
+  and for 4×4 kernels at stride 2 or lhs dilation 2.
 * ``conv_polyphase`` — inputs with lhs (zero-stuffing) dilation, i.e. transposed convolutions and the input
   gradient of strided ones: each output phase is an ordinary convolution of the *unstuffed* input with the
   kernel taps that meet non-zero positions, so no multiply ever touches an inserted zero.
@@ -2089,6 +2091,10 @@ def grad_weight(
         return winograd.grad_weight_winograd(x, g, padding, bias)
     if winograd.applies_by_phases(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
         return winograd.grad_weight_winograd_dilated(x, g, padding, dilation, bias)
+    from . import winograd_stride2
+
+    if winograd_stride2.applies_downsampling(x.shape, w_shape, stride, padding, dilation, groups, np.result_type(x, g)):
+        return winograd_stride2.grad_weight_winograd_downsampling(x, g, padding, bias)
     return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups, bias)
 
 

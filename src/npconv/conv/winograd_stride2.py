@@ -336,18 +336,14 @@ def transform_downsampling_kernel(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(u.transpose(1, 3, 4, 0, 2, 5))
 
 
-def _downsample_samples(
-    x: np.ndarray, kernel: np.ndarray, padding, tiles, bias: np.ndarray | None, y: np.ndarray, n0: int, n1: int
-) -> None:
-    """Samples n0 … n1 − 1 through the whole pipeline: the padded input split into its 2 × 2 phases with
-    (phase, phase, channel) innermost, so that each axis's slots are differences of whole rows of phase
-    elements (x_p[2m], x_p[2m + 1], x_p[2m + 2] for every phase at once); the 9 products over (phase, phase,
-    channel) and the output transform into y."""
+def _downsampling_slots(x: np.ndarray, padding, tiles, n0: int, n1: int, dtype) -> np.ndarray:
+    """The 3 × 3 slots of samples n0 … n1 − 1's tiles, (3, 3, n, rows, columns, 2, 2, C): the padded input
+    split into its 2 × 2 phases with (phase, phase, channel) innermost, so that each axis's slots are
+    differences of whole rows of phase elements (x_p[2m] − x_p[2m + 1], x_p[2m + 1], x_p[2m + 2] − x_p[2m + 1]
+    for every phase at once)."""
     channels, height, width = x.shape[1:]
-    out_channels = kernel.shape[2]
     rows, columns = tiles
     count = n1 - n0
-    dtype = y.dtype
     # phases[n, k, l, p, p', c] = x_pad[n, c, 2k + p, 2l + p'] = x[n, c, 2k + p − top, 2l + p' − left]
     phases = np.zeros((count, 2 * rows + 1, 2 * columns + 1, 2, 2, channels), dtype=dtype)
     (top, _), (left, _) = padding
@@ -361,7 +357,6 @@ def _downsample_samples(
                 rows_read = slice(2 * k0 + p - top, 2 * (k1 - 1) + p - top + 1, 2)
                 columns_read = slice(2 * l0 + q - left, 2 * (l1 - 1) + q - left + 1, 2)
                 phases[:, k0:k1, l0:l1, p, q] = source[:, :, rows_read, columns_read].transpose(0, 2, 3, 1)
-    # each axis's slots: x_p[2m] − x_p[2m + 1], x_p[2m + 1], x_p[2m + 2] − x_p[2m + 1] (a view for the middle)
     first_axis = np.empty((2, count, rows, 2 * columns + 1, 2, 2, channels), dtype=dtype)
     middle = phases[:, 1 : 2 * rows : 2]
     np.subtract(phases[:, 0 : 2 * rows : 2], middle, out=first_axis[0])
@@ -373,6 +368,20 @@ def _downsample_samples(
         np.subtract(rows_slot[:, :, 0 : 2 * columns : 2], middle, out=slots[slot, 0])
         np.copyto(slots[slot, 1], middle)
         np.subtract(rows_slot[:, :, 2 : 2 * columns + 1 : 2], middle, out=slots[slot, 2])
+    return slots
+
+
+def _downsample_samples(
+    x: np.ndarray, kernel: np.ndarray, padding, tiles, bias: np.ndarray | None, y: np.ndarray, n0: int, n1: int
+) -> None:
+    """Samples n0 … n1 − 1 through the whole pipeline: the slots (``_downsampling_slots``), the 9 products
+    over (phase, phase, channel) and the output transform into y."""
+    channels = x.shape[1]
+    out_channels = kernel.shape[2]
+    rows, columns = tiles
+    count = n1 - n0
+    dtype = y.dtype
+    slots = _downsampling_slots(x, padding, tiles, n0, n1, dtype)
     positions = count * rows * columns
     matrices = slots.reshape(3, 3, positions, 4 * channels)
     products = np.empty((3, 3, out_channels, positions), dtype=dtype)
@@ -421,3 +430,58 @@ def conv_winograd_downsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.n
 
     _in_shares(batch, math.prod(tiles), sample_bytes, convolve)
     return y
+
+
+def grad_weight_winograd_downsampling(
+    x: np.ndarray, g: np.ndarray, padding, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """dL/dW of ``conv_winograd_downsampling``'s convolution given g = dL/dy: the transforms backwards. Per
+    tile dM = A dY Aᵀ (per axis slots d₀, d₀ + d₁, d₁ of its two outputs), dU[σ, σ'] = Σ dM[σ, σ'] (O ×
+    tiles) · V[σ, σ'] (tiles × 4C), a long contraction over the tiles, and dW = Gᵀ dU G. Each pool worker
+    sums whole samples into its own partial dU (``algorithms.sum_over_samples``), with ``bias`` ((O,),
+    written) also Σ g."""
+    batch, channels, *spatial = x.shape
+    out_channels = g.shape[1]
+    dtype = np.result_type(x, g)
+    x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
+    out = g.shape[2:]
+    tiles = [-(-o // 2) for o in out]
+    rows, columns = tiles
+
+    def add_block(n0: int, n1: int, partial: np.ndarray) -> None:
+        count = n1 - n0
+        slots = _downsampling_slots(x, padding, tiles, n0, n1, dtype)
+        positions = count * rows * columns
+        matrices = slots.reshape(3, 3, positions, 4 * channels)
+        # g's tiles (zero beyond its edges), the columns' slots first as flat passes over the block
+        extended = g[n0:n1]
+        if tuple(out) != (2 * rows, 2 * columns):
+            extended = np.zeros((count, out_channels, 2 * rows, 2 * columns), dtype=dtype)
+            extended[:, :, : out[0], : out[1]] = g[n0:n1]
+        extended = extended.reshape(count, out_channels, rows, 2, columns, 2)
+        along_columns = np.empty((3, count, out_channels, rows, 2, columns), dtype=dtype)
+        np.copyto(along_columns[0], extended[..., 0])
+        np.add(extended[..., 0], extended[..., 1], out=along_columns[1])
+        np.copyto(along_columns[2], extended[..., 1])
+        gradient = np.empty((3, 3, out_channels, count, rows, columns), dtype=dtype)  # dM, (O, tiles) per slot pair
+        for second in range(3):
+            first_rows, second_rows = along_columns[second, :, :, :, 0], along_columns[second, :, :, :, 1]
+            targets = [gradient[first, second].transpose(1, 0, 2, 3) for first in range(3)]
+            np.copyto(targets[0], first_rows)
+            np.add(first_rows, second_rows, out=targets[1])
+            np.copyto(targets[2], second_rows)
+        gradient = gradient.reshape(3, 3, out_channels, positions)
+        for first in range(3):
+            for second in range(3):
+                partial[first, second] += np.matmul(gradient[first, second], matrices[first, second])
+
+    sample_bytes = _downsampling_sample_bytes(channels, out_channels, tiles, np.dtype(dtype).itemsize)
+    sums = None if bias is None else (g, bias)
+    shape = (3, 3, out_channels, 4 * channels)
+    total = algorithms.sum_over_samples(batch, sample_bytes, shape, dtype, add_block, sums)
+    # dW = Gᵀ dU G: dU's rows in (phase, slot, phase, slot) order against G ⊗ G's
+    gradient = total.reshape(3, 3, out_channels, 2, 2, channels).transpose(3, 0, 4, 1, 2, 5)
+    gradient = gradient.reshape(36, out_channels * channels)
+    transform = np.kron(DOWNSAMPLING_KERNEL_TRANSFORM, DOWNSAMPLING_KERNEL_TRANSFORM).astype(dtype)
+    taps = np.matmul(transform.T, gradient)  # (16, O·C)
+    return np.ascontiguousarray(taps.reshape(4, 4, out_channels, channels).transpose(2, 3, 0, 1))
