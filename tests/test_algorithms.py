@@ -1386,16 +1386,19 @@ IM2COL_SHARE_CASES = [
     # conv_transpose with more padding than the kernel reaches: a convolution that crops every side; 10 × 8
     # outputs, 3 rows a task (24 columns), split evenly: 3, 3, 3, 1
     ("cropping", True, (2, 5, 14, 12), (5, 3, 3, 3), {"padding": 3}, 24, [5, 5, 5, 3]),
-    ("whole samples", False, (2, 5, 9, 8), (3, 5, 3, 3), {"padding": 1}, 1 << 20, [11]),
+    ("whole samples", False, (2, 5, 9, 8), (3, 5, 3, 3), {"padding": 1}, 72, [11]),
+    # fewer positions a sample than IM2COL_SHARE_COLUMNS: blocks of samples unfolded at once instead
+    ("few positions", False, (2, 5, 9, 8), (3, 5, 3, 3), {"padding": 1}, 73, None),
 ]
 
 
 @pytest.mark.parametrize("case", IM2COL_SHARE_CASES, ids=[case[0] for case in IM2COL_SHARE_CASES])
 def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch's im2col on the pool goes in tasks of a block of one sample's output rows (padded, unfolded
-    and multiplied straight into y's rows): the forward (with bias) equals torch's in float64 in 1-d, 2-d and
-    3-d, grouped, strided, dilated and cropping, and each task pads the input rows of its block of at least
-    IM2COL_SHARE_COLUMNS positions, the rows split evenly."""
+    and multiplied straight into y's rows) when a sample has at least IM2COL_SHARE_COLUMNS positions: the
+    forward (with bias) equals torch's in float64 in 1-d, 2-d and 3-d, grouped, strided, dilated and
+    cropping, and each task pads the input rows of its block of at least IM2COL_SHARE_COLUMNS positions, the
+    rows split evenly."""
     _, transposed, input_shape, weight_shape, kwargs, columns, heights = case
     monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
     monkeypatch.setattr(algorithms, "THREADS", 2)
@@ -1418,9 +1421,12 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
     monkeypatch.setattr(algorithms, "pad_zeros", recording)
     with npconv.no_grad():
         ours = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
-    assert "conv_im2col_by_shares" in spy
     assert ours.shape == expected.shape
     assert relative_error(ours, expected) < 1e-12
+    if heights is None:
+        assert "conv_im2col" in spy and "conv_im2col_by_shares" not in spy
+        return
+    assert "conv_im2col_by_shares" in spy
     assert sorted(padded_rows) == sorted(heights * input_shape[0])
 
 
