@@ -37,6 +37,7 @@ ALGORITHM_NAMES = [
     "PairedPhases",
     "conv_im2col",
     "conv_im2col_by_shares",
+    "conv_dense_map",
     "conv_im2col_by_groups",
     "conv_polyphase",
     "conv_col2im",
@@ -66,6 +67,7 @@ WINOGRAD_NAMES = {
 
 MATRIX_PRODUCT_PATHS = {
     "conv_pointwise",
+    "conv_dense_map",
     "conv_im2col",
     "conv_im2col_by_groups",
     "conv_col2im",
@@ -374,6 +376,17 @@ CASES = [
         {"stride": 2, "padding": 1, "groups": 3},
         {"conv_polyphase", "depthwise_by_phases", "grad_weight_of_stuffed", "grad_weight_depthwise"},
     ),
+    # tiny planes (no more input positions than kernel taps) in batches of ≥ 16: one dense linear map
+    ("dense map", False, (16, 8, 2, 2), (6, 8, 3, 3), {"padding": 1}, {"conv_dense_map"}),
+    (
+        "dense map strided 3d",
+        False,
+        (16, 4, 2, 3, 2),
+        (5, 4, 3, 3, 3),
+        {"stride": (1, 2, 1), "padding": 1},
+        {"conv_dense_map"},
+    ),
+    ("dense map dilated 1d", False, (17, 4, 4), (3, 4, 5), {"padding": 4, "dilation": 2}, {"conv_dense_map"}),
     # 4×4 kernels on inputs stuffed by 2: F(2×2, 2×2) per output phase (winograd_stride2), from 128 tiles
     # of 4×4 outputs in the batch and 16 a sample
     (
@@ -1483,6 +1496,24 @@ def test_winograd_on_4_kib_planes_matches_torch(pooled: bool, monkeypatch: pytes
     ):
         assert relative_error(mine, reference) <= max(4 * relative_error(torch_value, reference), 1e-6), label
     assert any(copies)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "groups", "out_shape", "taken"),
+    [
+        ((16, 8, 2, 2), (6, 8, 3, 3), 1, (16, 6, 2, 2), True),
+        ((15, 8, 2, 2), (6, 8, 3, 3), 1, (15, 6, 2, 2), False),  # below DENSE_MAP_MIN_BATCH
+        ((16, 8, 3, 3), (6, 8, 3, 3), 1, (16, 6, 3, 3), True),  # 9 positions, 9 taps
+        ((16, 8, 2, 5), (6, 8, 3, 3), 1, (16, 6, 2, 5), False),  # 10 positions
+        ((16, 8, 2, 2), (6, 4, 3, 3), 2, (16, 6, 2, 2), False),
+        ((16, 8, 1, 1), (6, 8, 3, 3), 1, (16, 6, 1, 1), False),  # one position: the live taps' pointwise product
+        ((16, 4096, 2, 2), (512, 4096, 3, 3), 1, (16, 512, 2, 2), False),  # a 128 MiB map: beyond the workspace
+    ],
+)
+def test_dense_map_takes_tiny_planes_of_a_batch(x_shape, w_shape, groups: int, out_shape, taken: bool) -> None:
+    """``by_dense_map``: one group, batches of ≥ 16 samples, 2 … Πk input positions, the map within the
+    workspace."""
+    assert algorithms.by_dense_map(x_shape, w_shape, groups, out_shape, 4) is taken
 
 
 # x, w (after the transposed convolution's flip and exchange), stride, padding, lhs and rhs dilation, groups,
