@@ -1173,7 +1173,7 @@ def conv_im2col(
 # cost (O·C·P_out·P_in copied elements, whatever the batch) then paid back (forward against the unfold,
 # interleaved medians, 3×3, 256 channels at 2²: batch 1 3.35×, 4 1.55×, 8 1.01×, 16 0.79×; 128 channels at
 # 3², batch 8 1.27×, 16 1.02×; 64 channels at 3², batch 32 0.61×; ResNet-18 at batch 32 on 32² images,
-# inference and training step 0.87×).
+# inference 0.87–0.92×, training step 0.87×).
 DENSE_MAP_MIN_BATCH = 16
 
 
