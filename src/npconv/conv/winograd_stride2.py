@@ -137,6 +137,33 @@ def _transform_axis(source: np.ndarray, axis: int, count: int, out: np.ndarray) 
     np.subtract(d3, d2, out=out[4])
 
 
+def _transform_outputs(products: np.ndarray, pairs, bias: np.ndarray | None, y: np.ndarray, n0: int) -> None:
+    """Aᵀ M A into y[n0 …]: products (k, k, O, n, rows, columns) per tile, output q of an axis the sum of its
+    rows ``pairs[q]`` (m = len(pairs) outputs per tile and axis). The second axis first, each sum one long flat
+    pass (q innermost), then the first axis's straight into y's rows (cropped when y is not whole tiles),
+    the bias added while they are in cache."""
+    k, _, out_channels, count, rows, columns = products.shape
+    m = len(pairs)
+    dtype = y.dtype
+    second = np.empty((k, out_channels, count, rows, columns, m), dtype=dtype)
+    for q, (a, b) in enumerate(pairs):
+        np.add(products[:, a], products[:, b], out=second[..., q])
+    second = second.reshape(k, out_channels, count, rows, m * columns)
+    out_h, out_w = y.shape[2:]
+    exact = out_h == m * rows and out_w == m * columns
+    full = y[n0 : n0 + count] if exact else np.empty((count, out_channels, m * rows, m * columns), dtype=dtype)
+    blocked = full.reshape(count, out_channels, rows, m, m * columns)
+    biases = None if bias is None else bias.reshape(out_channels, 1, 1).astype(dtype, copy=False)
+    for n in range(count):
+        for q, (a, b) in enumerate(pairs):
+            target = blocked[n, :, :, q]
+            np.add(second[a, :, n], second[b, :, n], out=target)
+            if biases is not None:
+                target += biases
+    if not exact:
+        y[n0 : n0 + count] = full[:, :, :out_h, :out_w]
+
+
 def _upsample_samples(
     x: np.ndarray, kernel: np.ndarray, padding, tiles, bias: np.ndarray | None, y: np.ndarray, n0: int, n1: int
 ) -> None:
@@ -176,25 +203,7 @@ def _upsample_samples(
             stacked = kernel[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, channels)
             target = products[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, positions)
             np.matmul(stacked, matrices[j].T, out=target)
-    # the second axis's outputs first, each one long flat sum (q innermost), then the first axis's into y
-    products = products.reshape(6, 6, out_channels, count, rows, columns)
-    second = np.empty((6, out_channels, count, rows, columns, 4), dtype=dtype)
-    for q, (a, b) in enumerate(UPSAMPLING_OUTPUT_ROWS):
-        np.add(products[:, a], products[:, b], out=second[..., q])
-    second = second.reshape(6, out_channels, count, rows, 4 * columns)
-    out_h, out_w = y.shape[2:]
-    exact = out_h == 4 * rows and out_w == 4 * columns
-    full = y[n0:n1] if exact else np.empty((count, out_channels, 4 * rows, 4 * columns), dtype=dtype)
-    blocked = full.reshape(count, out_channels, rows, 4, 4 * columns)
-    biases = None if bias is None else bias.reshape(out_channels, 1, 1).astype(dtype, copy=False)
-    for n in range(count):
-        for q, (a, b) in enumerate(UPSAMPLING_OUTPUT_ROWS):
-            target = blocked[n, :, :, q]
-            np.add(second[a, :, n], second[b, :, n], out=target)
-            if biases is not None:
-                target += biases
-    if not exact:
-        y[n0:n1] = full[:, :, :out_h, :out_w]
+    _transform_outputs(products.reshape(6, 6, out_channels, count, rows, columns), UPSAMPLING_OUTPUT_ROWS, bias, y, n0)
 
 
 def conv_winograd_upsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
@@ -203,22 +212,28 @@ def conv_winograd_upsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.nda
     (``applies_upsampling``).
 
     A batch goes in shares of whole samples (``_in_shares``)."""
-    batch, channels, *spatial = x.shape
+    out = upsampling_output(x.shape[2:], padding)
+    return _convolve(x, w, padding, bias, out, 4, transform_upsampling_kernel, _upsampling_sample_bytes, _upsample_samples)
+
+
+def _convolve(x, w, padding, bias, out, outputs, transform, sample_bytes, convolve_samples) -> np.ndarray:  # noqa: ANN001
+    """The driver of both directions: y of ``out`` extents, tiles of ``outputs`` per axis, the kernel's
+    ``transform``, and ``convolve_samples`` over the shares of the batch (``_in_shares``)."""
+    batch, channels = x.shape[:2]
     out_channels = w.shape[0]
     dtype = np.result_type(x, w)
-    out = upsampling_output(spatial, padding)
     y = np.empty((batch, out_channels, *out), dtype=dtype)
     if y.size == 0:
         return y
-    tiles = [-(-o // 4) for o in out]
-    kernel = transform_upsampling_kernel(w.astype(dtype, copy=False))
+    tiles = [-(-o // outputs) for o in out]
+    kernel = transform(w.astype(dtype, copy=False))
     x = x.astype(dtype, copy=False)
-    sample_bytes = _upsampling_sample_bytes(channels, out_channels, tiles, np.dtype(dtype).itemsize)
 
     def convolve(n0: int, n1: int) -> None:
-        _upsample_samples(x, kernel, padding, tiles, bias, y, n0, n1)
+        convolve_samples(x, kernel, padding, tiles, bias, y, n0, n1)
 
-    _in_shares(batch, math.prod(tiles), sample_bytes, convolve)
+    bytes_per_sample = sample_bytes(channels, out_channels, tiles, np.dtype(dtype).itemsize)
+    _in_shares(batch, math.prod(tiles), bytes_per_sample, convolve)
     return y
 
 
@@ -389,47 +404,18 @@ def _downsample_samples(
         for second in range(3):
             weights = kernel[first, second].reshape(out_channels, 4 * channels)
             np.matmul(weights, matrices[first, second].T, out=products[first, second])
-    products = products.reshape(3, 3, out_channels, count, rows, columns)
-    along_columns = np.empty((3, out_channels, count, rows, columns, 2), dtype=dtype)
-    for q, (a, b) in enumerate(DOWNSAMPLING_OUTPUT_SLOTS):
-        np.add(products[:, a], products[:, b], out=along_columns[..., q])
-    along_columns = along_columns.reshape(3, out_channels, count, rows, 2 * columns)
-    out_h, out_w = y.shape[2:]
-    exact = out_h == 2 * rows and out_w == 2 * columns
-    full = y[n0:n1] if exact else np.empty((count, out_channels, 2 * rows, 2 * columns), dtype=dtype)
-    blocked = full.reshape(count, out_channels, rows, 2, 2 * columns)
-    biases = None if bias is None else bias.reshape(out_channels, 1, 1).astype(dtype, copy=False)
-    for n in range(count):
-        for q, (a, b) in enumerate(DOWNSAMPLING_OUTPUT_SLOTS):
-            target = blocked[n, :, :, q]
-            np.add(along_columns[a, :, n], along_columns[b, :, n], out=target)
-            if biases is not None:
-                target += biases
-    if not exact:
-        y[n0:n1] = full[:, :, :out_h, :out_w]
+    _transform_outputs(products.reshape(3, 3, out_channels, count, rows, columns), DOWNSAMPLING_OUTPUT_SLOTS, bias, y, n0)
 
 
 def conv_winograd_downsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
     """y = conv(x zero-padded by ``padding``, w, stride 2) (+ bias per output channel) for a (O, C, 4, 4)
     kernel; per spatial dim out = (lo + size + hi − 4) // 2 + 1 (``applies_downsampling``). A batch goes in
     shares of whole samples (``_in_shares``)."""
-    batch, channels, *spatial = x.shape
-    out_channels = w.shape[0]
-    dtype = np.result_type(x, w)
-    out = downsampling_output(spatial, padding)
-    y = np.empty((batch, out_channels, *out), dtype=dtype)
-    if y.size == 0:
-        return y
-    tiles = [-(-o // 2) for o in out]
-    kernel = transform_downsampling_kernel(w.astype(dtype, copy=False))
-    x = x.astype(dtype, copy=False)
-    sample_bytes = _downsampling_sample_bytes(channels, out_channels, tiles, np.dtype(dtype).itemsize)
+    out = downsampling_output(x.shape[2:], padding)
+    return _convolve(
+        x, w, padding, bias, out, 2, transform_downsampling_kernel, _downsampling_sample_bytes, _downsample_samples
+    )
 
-    def convolve(n0: int, n1: int) -> None:
-        _downsample_samples(x, kernel, padding, tiles, bias, y, n0, n1)
-
-    _in_shares(batch, math.prod(tiles), sample_bytes, convolve)
-    return y
 
 
 def grad_weight_winograd_downsampling(
