@@ -1551,6 +1551,34 @@ def test_upsampling_applies_to_its_shapes_only(change: dict, applies: bool) -> N
     assert winograd_stride2.applies_upsampling(*arguments) is applies
 
 
+def test_stride2_transforms_compute_one_tile_of_each_direction() -> None:
+    """The documented 1-d transforms of winograd_stride2 give the direct sums of one tile (float64): stuffed
+    by 2, outputs 4m … 4m + 3 of a 4-tap correlation from inputs d₀ … d₃ (the kernel rows meeting input slots
+    UPSAMPLING_ROWS, outputs the pairs UPSAMPLING_OUTPUT_ROWS); at stride 2, outputs 2m, 2m + 1 from inputs
+    x₀ … x₅, each phase's three (phase, slot) products summed over the phases."""
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        d, taps = rng.standard_normal(4), rng.standard_normal(4)
+        stuffed = np.zeros(8)
+        stuffed[0:8:2] = d
+        direct = [sum(taps[t] * stuffed[q + t] for t in range(4)) for q in range(4)]
+        kernel_rows = winograd_stride2.UPSAMPLING_KERNEL_TRANSFORM @ taps
+        slots = winograd_stride2.UPSAMPLING_INPUT_TRANSFORM @ d
+        slot_of_row = [i for i, (r0, r1) in enumerate(winograd_stride2.UPSAMPLING_ROWS) for _ in range(r0, r1)]
+        products = kernel_rows * slots[slot_of_row]
+        outputs = [products[a] + products[b] for a, b in winograd_stride2.UPSAMPLING_OUTPUT_ROWS]
+        np.testing.assert_allclose(outputs, direct, rtol=1e-12, atol=1e-12)
+
+        x = rng.standard_normal(6)
+        direct = [sum(taps[t] * x[2 * i + t] for t in range(4)) for i in range(2)]
+        products = (winograd_stride2.DOWNSAMPLING_KERNEL_TRANSFORM @ taps) * (
+            winograd_stride2.DOWNSAMPLING_INPUT_TRANSFORM @ x
+        )
+        summed = products.reshape(2, 3).sum(axis=0)  # rows in (phase, slot) order
+        outputs = [summed[a] + summed[b] for a, b in winograd_stride2.DOWNSAMPLING_OUTPUT_SLOTS]
+        np.testing.assert_allclose(outputs, direct, rtol=1e-12, atol=1e-12)
+
+
 # x, w, stride, padding, dilation, groups, dtype: 2 samples of 8 × 8 tiles (16 × 16 outputs), 128 tiles
 DOWNSAMPLING_BASE = ((2, 64, 32, 32), (128, 64, 4, 4), (2, 2), [(1, 1), (1, 1)], (1, 1), 1, np.float32)
 

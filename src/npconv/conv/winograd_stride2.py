@@ -90,23 +90,30 @@ def applies_upsampling(x_shape, w_shape, stride, padding, lhs_dilation, rhs_dila
     ):
         return False
     out = upsampling_output(x_shape[2:], padding)
+    sizes = (UPSAMPLING_MIN_SAMPLE_TILES, UPSAMPLING_MIN_TILES, _upsampling_sample_bytes)
+    return _enough_tiles(x_shape, w_shape, out, 4, dtype, *sizes)
+
+
+def _enough_tiles(x_shape, w_shape, out, outputs: int, dtype, sample_tiles: int, tiles: int, sample_bytes) -> bool:  # noqa: ANN001
+    """Whether ``out`` in tiles of ``outputs`` per axis makes at least ``sample_tiles`` tiles a sample and
+    ``tiles`` in the batch, with one sample's scratch (``sample_bytes``) within the workspace."""
     if min(out) <= 0:
         return False
-    tiles = [-(-o // 4) for o in out]
+    counts = [-(-o // outputs) for o in out]
     return (
-        math.prod(tiles) >= UPSAMPLING_MIN_SAMPLE_TILES
-        and x_shape[0] * math.prod(tiles) >= UPSAMPLING_MIN_TILES
-        and _upsampling_sample_bytes(x_shape[1], w_shape[0], tiles, np.dtype(dtype).itemsize) <= algorithms.WORKSPACE_BYTES
+        math.prod(counts) >= sample_tiles
+        and x_shape[0] * math.prod(counts) >= tiles
+        and sample_bytes(x_shape[1], w_shape[0], counts, np.dtype(dtype).itemsize) <= algorithms.WORKSPACE_BYTES
     )
 
 
 def _upsampling_sample_bytes(channels: int, out_channels: int, tiles, itemsize: int) -> int:
-    """Scratch of one sample: the padded tile rows, the first axis's slots, the 25 slots' matrices, the 36
-    products and the second axis's outputs."""
+    """Scratch of one sample: the padded tile rows, the first axis's three difference slots, one first-axis
+    slot's five second-axis matrices at a time, the 36 products and the second axis's outputs."""
     rows, columns = tiles
     padded = (2 * rows + 2) * (2 * columns + 2) * channels
-    first = 5 * rows * (2 * columns + 2) * channels
-    slots = 25 * rows * columns * channels
+    first = 3 * rows * (2 * columns + 2) * channels
+    slots = 5 * rows * columns * channels
     products = 36 * rows * columns * out_channels
     outputs = 24 * rows * columns * out_channels
     return (padded + first + slots + products + outputs) * itemsize
@@ -120,9 +127,10 @@ def transform_upsampling_kernel(w: np.ndarray) -> np.ndarray:
     return np.matmul(transform, taps).reshape(6, 6, out_channels, channels)
 
 
-def _transform_axis(source: np.ndarray, axis: int, count: int, out: np.ndarray) -> None:
-    """The five slots (out[0 … 4]) of ``count`` tiles along ``axis`` of ``source`` (2·count + 2 positions
-    there): tile m's inputs d₀ … d₃ are positions 2m … 2m + 3."""
+def _tile_slots(source: np.ndarray, axis: int, count: int, differences) -> tuple[np.ndarray, ...]:
+    """The five slots a, b, c, d, e (UPSAMPLING_INPUT_TRANSFORM) of ``count`` tiles along ``axis`` of
+    ``source`` (2·count + 2 positions there; tile m's inputs d₀ … d₃ are positions 2m … 2m + 3): the
+    differences a, c, e written into the three arrays of ``differences``, b and d views of ``source``."""
 
     def inputs(first: int) -> np.ndarray:
         index = [slice(None)] * source.ndim
@@ -130,11 +138,11 @@ def _transform_axis(source: np.ndarray, axis: int, count: int, out: np.ndarray) 
         return source[tuple(index)]
 
     d0, d1, d2, d3 = (inputs(first) for first in range(4))
-    np.subtract(d0, d1, out=out[0])
-    np.copyto(out[1], d1)
-    np.subtract(d2, d1, out=out[2])
-    np.copyto(out[3], d2)
-    np.subtract(d3, d2, out=out[4])
+    first, third, fifth = differences
+    np.subtract(d0, d1, out=first)
+    np.subtract(d2, d1, out=third)
+    np.subtract(d3, d2, out=fifth)
+    return first, d1, third, d2, fifth
 
 
 def _transform_outputs(products: np.ndarray, pairs, bias: np.ndarray | None, y: np.ndarray, n0: int) -> None:
@@ -187,18 +195,17 @@ def _upsample_samples(
         padded[:, u0:u1, v0:v1] = source.transpose(0, 2, 3, 1)
     # the first axis's slots: b and d are every other row of the padded tiles, a, c and e differences of them
     first_axis = np.empty((3, count, rows, 2 * columns + 2, channels), dtype=dtype)
-    ends = 2 * rows
-    np.subtract(padded[:, 0:ends:2], padded[:, 1 : ends + 1 : 2], out=first_axis[0])
-    np.subtract(padded[:, 2 : ends + 2 : 2], padded[:, 1 : ends + 1 : 2], out=first_axis[1])
-    np.subtract(padded[:, 3 : ends + 3 : 2], padded[:, 2 : ends + 2 : 2], out=first_axis[2])
-    first_slots = (first_axis[0], padded[:, 1 : ends + 1 : 2], first_axis[1], padded[:, 2 : ends + 2 : 2], first_axis[2])
+    first_slots = _tile_slots(padded, 1, rows, first_axis)
     positions = count * rows * columns
     slots = np.empty((5, count, rows, columns, channels), dtype=dtype)
     matrices = slots.reshape(5, positions, channels)
     products = np.empty((6, 6, out_channels, positions), dtype=dtype)
     for i, (r0, r1) in enumerate(UPSAMPLING_ROWS):
         # the second axis's five slots of first-axis slot i, then their products while they are in cache
-        _transform_axis(first_slots[i], 2, columns, slots)
+        # (contiguous: b and d copied, as the products' operands)
+        second_slots = _tile_slots(first_slots[i], 2, columns, (slots[0], slots[2], slots[4]))
+        np.copyto(slots[1], second_slots[1])
+        np.copyto(slots[3], second_slots[3])
         for j, (c0, c1) in enumerate(UPSAMPLING_ROWS):
             stacked = kernel[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, channels)
             target = products[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, positions)
@@ -318,15 +325,8 @@ def applies_downsampling(x_shape, w_shape, stride, padding, dilation, groups: in
     ):
         return False
     out = downsampling_output(x_shape[2:], padding)
-    if min(out) <= 0:
-        return False
-    tiles = [-(-o // 2) for o in out]
-    return (
-        math.prod(tiles) >= DOWNSAMPLING_MIN_SAMPLE_TILES
-        and x_shape[0] * math.prod(tiles) >= DOWNSAMPLING_MIN_TILES
-        and _downsampling_sample_bytes(x_shape[1], w_shape[0], tiles, np.dtype(dtype).itemsize)
-        <= algorithms.WORKSPACE_BYTES
-    )
+    sizes = (DOWNSAMPLING_MIN_SAMPLE_TILES, DOWNSAMPLING_MIN_TILES, _downsampling_sample_bytes)
+    return _enough_tiles(x_shape, w_shape, out, 2, dtype, *sizes)
 
 
 def _downsampling_sample_bytes(channels: int, out_channels: int, tiles, itemsize: int) -> int:
