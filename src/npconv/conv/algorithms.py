@@ -685,10 +685,16 @@ def depthwise_by_planes(
             np.add(planes, bias[c0 * multiplier : c1 * multiplier].reshape(count, multiplier, 1, 1), out=target)
 
 
-# Scratch per block of ``depthwise_by_rows`` (elements: kernel-width copies of the block's padded rows).
-# Measured on MobileNet's 3×3 shapes at batch 8, blocks of 2¹⁷, 2¹⁸ and 2¹⁹ elements: 2¹⁸ best or close to
-# it everywhere (2¹⁷ makes the products too narrow, 2¹⁹ leaves the cache).
-ROWS_BLOCK = 1 << 18
+# Scratch per block of ``depthwise_by_rows`` (elements: kernel-width copies of the block's padded rows),
+# and the fewest blocks a batch is split into on the pool where its channels allow. Each block costs a few
+# NumPy calls over 4–5-dimensional views (the shifted copies, the products, the copy into y), which weigh
+# more than a block that leaves the L2 cache for L3: MobileNet's 3×3 shapes at batch 8, forward, blocks of
+# 2¹⁹ against 2¹⁸ elements, interleaved medians: 112², 32 channels, 10.1 → 7.7 ms; 56², 144 channels, 9.8
+# → 7.8; stride 2 at 56² 5.0 → 4.2; stride 2 at 112², 96 channels, 15.2 → 10.5; from 28² down level, with
+# at least 2 blocks per pool thread (4 per thread: 7², 960 channels, 2.52 against 2.73 ms; 8 per thread
+# 3.22). 2²⁰ and more: slower again (56²: 7.5 and 10.6 ms for 2²⁰ and 3 · 2¹⁹).
+ROWS_BLOCK = 1 << 19
+ROWS_MIN_BLOCKS = 2 * THREADS
 # Below this many columns (batch · output width) a strided depthwise weight gradient goes by stride phases.
 ROWS_GRAD_MIN_COLUMNS = 192
 # A single sample of fewer elements runs depthwise by rows in the calling thread: that work is bound by
@@ -716,8 +722,9 @@ class ShiftedRows:
     its kw shifts): a plain matrix in memory, whose product with the kernel gives the whole output row for
     the block's samples.
 
-    Blocks of samples and channels keep the copies near ROWS_BLOCK elements, the batch split evenly; a
-    sample's channel too large for that is split into blocks of output rows."""
+    Blocks of samples and channels keep the copies near ROWS_BLOCK elements, the batch split evenly (on the
+    pool into at least ROWS_MIN_BLOCKS blocks where the channels allow); a sample's channel too large for
+    that is split into blocks of output rows."""
 
     def __init__(self, x_shape: Sequence[int], kernel: Sequence[int], stride, padding: Pairs, out: Sequence[int]):
         batch, channels, self.height, width = x_shape
@@ -726,11 +733,15 @@ class ShiftedRows:
         (self.top, _), (left, _) = padding
         row_size = kw * out_w  # buffer elements per input row, channel and sample
         whole = (out_h - 1) * sh + kh  # padded rows all the outputs read
+        self.batch, self.size = batch, batch * channels * self.height * width
         if whole * row_size <= ROWS_BLOCK:
             per_block = out_h
             samples = max(1, min(batch, ROWS_BLOCK // (whole * row_size)))
             self.samples = -(-batch // -(-batch // samples))  # the batch split evenly
             self.channels = max(1, min(channels, ROWS_BLOCK // (whole * row_size * self.samples)))
+            if self.on_the_pool():  # at least ROWS_MIN_BLOCKS blocks where the channels allow
+                sample_blocks = -(-batch // self.samples)
+                self.channels = max(1, min(self.channels, channels * sample_blocks // ROWS_MIN_BLOCKS))
         else:
             per_block = max(1, (ROWS_BLOCK // row_size - kh) // sh + 1)
             per_block = -(-out_h // -(-out_h // per_block))  # the rows split evenly
@@ -750,8 +761,7 @@ class ShiftedRows:
             for c0 in range(0, channels, self.channels)
             for h0, h1 in self.row_blocks
         ]
-        self.batch, self.channel_count = batch, channels
-        self.size = batch * channels * self.height * width
+        self.channel_count = channels
 
     def buffer(self, dtype) -> np.ndarray:
         """A zeroed buffer for one block; padding positions are never written (unless the rows are split
@@ -782,13 +792,18 @@ class ShiftedRows:
         shape = (c1 - c0, h1 - h0, self.kernel[0] * self.kernel[1], self.samples * self.out[1])
         return as_strided(buffer, shape, (step[0], sh * step[1], step[2], step[4]), writeable=False)
 
+    def on_the_pool(self) -> bool:
+        """Whether ``run`` hands the blocks to the pool: all but a single sample of fewer than ROWS_POOL_MIN
+        elements."""
+        return not (self.batch == 1 and self.size < ROWS_POOL_MIN)
+
     def run(self, work: Callable[[int, int], None]) -> None:
         """``work(start, stop)`` over the blocks: in the calling thread for a single sample of fewer than
         ROWS_POOL_MIN elements (batch 1, forward: 112², 32 channels, 3.3 → 2.5 ms; 56², 144 channels, 3.6 →
         2.3; 28², 192 channels, 1.6 → 1.1), else on the pool. Their products are many small BLAS calls, each
         in one pool worker: single-threaded BLAS even for a single sample, whose convolutions otherwise
         leave BLAS its own threads."""
-        if self.batch == 1 and self.size < ROWS_POOL_MIN:
+        if not self.on_the_pool():
             work(0, len(self.blocks))
             return
         with single_threaded_blas(PARALLEL_WORK):
