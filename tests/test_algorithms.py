@@ -56,6 +56,7 @@ ALGORITHM_NAMES = [
     "conv_winograd_upsampling",
     "conv_winograd_downsampling",
     "grad_weight_winograd_downsampling",
+    "conv_stacked_phases",
 ]
 WINOGRAD_NAMES = {
     "conv_winograd",
@@ -66,6 +67,7 @@ WINOGRAD_NAMES = {
 }
 
 MATRIX_PRODUCT_PATHS = {
+    "conv_stacked_phases",
     "conv_pointwise",
     "conv_dense_map",
     "conv_im2col",
@@ -393,7 +395,7 @@ CASES = [
         "winograd upsampling",  # DCGAN's k4 s2 p1: 8 × 8 tiles a sample
         True,
         (2, 32, 16, 16),
-        (32, 40, 4, 4),
+        (32, 64, 4, 4),
         {"stride": 2, "padding": 1},
         {"conv_winograd_upsampling"},
     ),
@@ -401,7 +403,7 @@ CASES = [
         "winograd upsampling odd output",  # 19 × 21 outputs: 5 × 6 tiles, the last ones cropped
         True,
         (5, 36, 9, 10),
-        (36, 32, 4, 4),
+        (36, 64, 4, 4),
         {"stride": 2, "padding": 1, "output_padding": 1},
         {"conv_winograd_upsampling"},
     ),
@@ -409,7 +411,7 @@ CASES = [
         "winograd upsampling padding 3",  # no low padding left: each phase starts at x's first row
         True,
         (2, 32, 18, 17),
-        (32, 32, 4, 4),
+        (32, 64, 4, 4),
         {"stride": 2, "padding": 3},
         {"conv_winograd_upsampling"},
     ),
@@ -444,10 +446,45 @@ CASES = [
     (
         "winograd upsampling input gradient",  # of a k4 s2 p1 convolution
         False,
-        (2, 40, 32, 32),
-        (32, 40, 4, 4),
+        (2, 64, 32, 32),
+        (32, 64, 4, 4),
         {"stride": 2, "padding": 1},
         {"conv_winograd_upsampling"},
+    ),
+    # inputs stuffed by s with kernels a multiple of s (every output phase meets kernel / s taps), a batch,
+    # ≥ 64 rows of phases × output channels, the phases' windows ≤ 1.15 times one phase's outputs: all
+    # phases as one product
+    (
+        "stacked phases",  # k4 s2 p1 to 16 channels: 17 × 16 windows for 16 × 15 outputs a phase
+        True,
+        (3, 8, 16, 15),
+        (8, 16, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_stacked_phases"},
+    ),
+    (
+        "stacked phases 1d",  # k6 s3: three phases of two taps, cropped by the padding
+        True,
+        (4, 5, 40),
+        (5, 24, 6),
+        {"stride": 3, "padding": 1},
+        {"conv_stacked_phases"},
+    ),
+    (
+        "stacked phases 3d",  # stride 1 along depth (one phase of two taps), 2 along height and width
+        True,
+        (2, 3, 4, 16, 17),
+        (3, 16, 2, 4, 4),
+        {"stride": (1, 2, 2), "padding": (0, 1, 1), "output_padding": (0, 1, 0)},
+        {"conv_stacked_phases"},
+    ),
+    (
+        "stacked phases input gradient",  # of a k4 s2 p1 convolution of 16 input channels
+        False,
+        (2, 16, 32, 32),
+        (8, 16, 4, 4),
+        {"stride": 2, "padding": 1},
+        {"conv_stacked_phases"},
     ),
 ]
 
@@ -1518,7 +1555,7 @@ def test_dense_map_takes_tiny_planes_of_a_batch(x_shape, w_shape, groups: int, o
 
 # x, w (after the transposed convolution's flip and exchange), stride, padding, lhs and rhs dilation, groups,
 # dtype: 8 samples of 4 × 4 tiles (16 × 16 outputs), 128 tiles
-UPSAMPLING_BASE = ((8, 32, 8, 8), (32, 32, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 2), (1, 1), 1, np.float32)
+UPSAMPLING_BASE = ((8, 32, 8, 8), (64, 32, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 2), (1, 1), 1, np.float32)
 
 
 @pytest.mark.parametrize(
@@ -1527,9 +1564,9 @@ UPSAMPLING_BASE = ((8, 32, 8, 8), (32, 32, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 
         ({}, True),
         ({0: (7, 32, 8, 8)}, False),  # 112 tiles
         ({0: (32, 32, 4, 4)}, False),  # 128 tiles, but 4 a sample
-        ({0: (8, 31, 8, 8), 1: (32, 31, 4, 4)}, False),  # 31 input channels
-        ({1: (31, 32, 4, 4)}, False),  # 31 output channels
-        ({1: (32, 32, 3, 3)}, False),
+        ({0: (8, 31, 8, 8), 1: (64, 31, 4, 4)}, False),  # 31 input channels
+        ({1: (63, 32, 4, 4)}, False),  # 63 output channels
+        ({1: (64, 32, 3, 3)}, False),
         ({2: (2, 1)}, False),
         ({4: (2, 1)}, False),
         ({4: (3, 3)}, False),
@@ -1543,12 +1580,60 @@ UPSAMPLING_BASE = ((8, 32, 8, 8), (32, 32, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 
 )
 def test_upsampling_applies_to_its_shapes_only(change: dict, applies: bool) -> None:
     """``applies_upsampling`` takes 2-d convolutions of inputs stuffed by 2 with 4×4 kernels, stride 1, no
-    dilation, one group, even low padding, a real floating dtype, ≥ 32 channels each way, ≥ 16 tiles a
-    sample and ≥ 128 in the batch."""
+    dilation, one group, even low padding, a real floating dtype, ≥ 32 input and ≥ 64 output channels, ≥ 16
+    tiles a sample and ≥ 128 in the batch."""
     arguments = list(UPSAMPLING_BASE)
     for index, value in change.items():
         arguments[index] = value
     assert winograd_stride2.applies_upsampling(*arguments) is applies
+
+
+# x, w (after the transposed convolution's flip and exchange), stride, padding, lhs and rhs dilation, groups:
+# a k4 s2 p1 transposed convolution of 16² inputs to 16 channels (64 rows; 17² windows for 16² outputs a phase)
+STACKED_BASE = ((2, 8, 16, 16), (16, 8, 4, 4), (1, 1), [(2, 2), (2, 2)], (2, 2), (1, 1), 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "applies"),
+    [
+        ({}, True),
+        ({0: (1, 8, 16, 16)}, False),  # a single sample
+        ({1: (15, 8, 4, 4)}, False),  # 60 rows
+        ({0: (2, 8, 7, 16)}, False),  # 8 windows for 7 outputs a phase along the first axis: 1.21 with the other
+        ({1: (16, 8, 3, 4)}, False),  # phases of 2 and 1 taps
+        ({1: (16, 8, 2, 2)}, False),  # one tap a phase: col2im's case
+        ({4: (1, 1)}, False),
+        ({2: (2, 1)}, False),
+        ({5: (2, 1)}, False),
+        ({6: 2, 1: (16, 4, 4, 4)}, False),
+        ({1: (16, 8, 6, 4), 4: (3, 2), 3: [(4, 4), (2, 2)]}, True),  # k6 s3 along the first axis
+        ({3: [(2, 3), (2, 2)]}, True),  # an output padding row: phase 0 has one output more
+    ],
+)
+def test_stacked_phases_applies_to_its_shapes_only(change: dict, applies: bool) -> None:
+    """``applies_stacked_phases`` takes convolutions of stuffed inputs with kernels a multiple of the lhs
+    dilation (not equal to it on every axis), stride 1, no rhs dilation, one group, a batch, ≥ 64 rows and
+    windows within 1.15 times the outputs a phase needs."""
+    arguments = list(STACKED_BASE)
+    for index, value in change.items():
+        arguments[index] = value
+    assert algorithms.applies_stacked_phases(*arguments) is applies
+
+
+def test_stacked_phase_kernel_reads_flipped_and_exchanged_weights() -> None:
+    """The stacked kernel of a transposed convolution's weights as the primitive sees them (flipped, channel
+    axes exchanged: a view) equals the one built from a contiguous copy of that view, and each row block
+    holds its phase's taps."""
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((6, 5, 4, 4))  # (C, O, 4, 4) of a transposed convolution
+    view = primitive.flip_and_swap_channels(weights, 1)  # (O, C, 4, 4), flipped
+    phase_taps = [[slice(a, 4, 2), slice(b, 4, 2)] for a in (0, 1) for b in (0, 1)]
+    from_view = algorithms.stacked_phase_kernel(view, phase_taps, (2, 2), np.float64)
+    from_copy = algorithms.stacked_phase_kernel(np.ascontiguousarray(view), phase_taps, (2, 2), np.float64)
+    np.testing.assert_array_equal(from_view, from_copy)
+    blocks = from_copy.reshape(4, 5, 6, 2, 2)
+    for p, (rows, columns) in enumerate(phase_taps):
+        np.testing.assert_array_equal(blocks[p], view[:, :, rows, columns])
 
 
 def test_stride2_transforms_compute_one_tile_of_each_direction() -> None:
@@ -1615,12 +1700,12 @@ def test_upsampling_splits_the_batch_within_the_workspace(pooled: bool, monkeypa
     """F(2×2, 2×2) by phases runs whole samples: on the pool in shares of at least SHARE_TILES
     tiles, taken by the workers; otherwise in blocks of as many samples as the workspace holds. Either way
     every sample once, and torch's result in float64."""
-    x, w, b = make_arrays((6, 32, 10, 9), (32, 36, 4, 4), True, 1, np.float64)
+    x, w, b = make_arrays((6, 32, 10, 9), (32, 64, 4, 4), True, 1, np.float64)
     expected = torch_functional.conv_transpose2d(
         torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=2, padding=1
     ).numpy()
     tiles = [5, 5]  # 20 × 18 outputs, 150 tiles in the batch
-    sample_bytes = winograd_stride2._upsampling_sample_bytes(32, 36, tiles, 8)
+    sample_bytes = winograd_stride2._upsampling_sample_bytes(32, 64, tiles, 8)
     # blocks of two samples; on the pool two a share too (the workspace's half for each of two workers, and
     # 50 tiles a share), the batch in four groups as even as they come so that the workers share them evenly
     monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", (4 if pooled else 2) * sample_bytes)

@@ -23,6 +23,8 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
 * ``conv_polyphase`` — inputs with lhs (zero-stuffing) dilation, i.e. transposed convolutions and the input
   gradient of strided ones: each output phase is an ordinary convolution of the *unstuffed* input with the
   kernel taps that meet non-zero positions, so no multiply ever touches an inserted zero.
+* ``conv_stacked_phases`` — the same when every phase meets kernel / s taps per axis (k4 s2, k6 s3): the
+  phases' sub-kernels stacked as the rows of one product with the unfolded windows of x.
 
 The weight gradient has the same three shapes (``grad_weight_*``), contracting over batch and positions.
 Work is split into blocks whose scratch buffers stay within ``WORKSPACE_BYTES``. A batch runs inside
@@ -1638,6 +1640,147 @@ def conv_polyphase(
             outputs.append((target, taps))
         strides = tuple(phase_stride for _, _, phase_stride, _, _ in depthwise_phases[0][1])
         depthwise_by_phases(x, depthwise_weights(w, x.shape[1], y.dtype), strides, lows, outputs, bias)
+    return y
+
+
+# ``conv_stacked_phases`` takes a transposed convolution when its windows cover at most this many times the
+# positions each output phase needs (the phases' windows are offset by an element, so their union has one
+# more window per axis than a phase: 17² windows for 16² outputs per phase in DCGAN's k4 s2 p1 at 16²).
+STACKED_PHASES_MAX_WASTE = 1.15
+# Each task's product has at least this many columns: several samples side by side when their windows are
+# few.
+STACKED_PHASES_COLUMNS = 2048
+# The product's rows (phases × output channels) from which the stacked phases pay, and a batch: a single
+# sample, or few rows (3 output channels of a k4 s2 p1: 12 rows), went faster through col2im's one product
+# and scatter.
+STACKED_PHASES_MIN_ROWS = 64
+
+
+def stacked_phases_plan(x_shape: Sequence[int], w_shape: Sequence[int], padding: Pairs, lhs_dilation) -> list | None:
+    """Per axis, for ``conv_stacked_phases``: (s, T, first window, window count, [(phase r, its taps as a
+    slice, its first window, its output count)]), or None when some axis's phases do not all have T =
+    kernel / s taps or some phase has no output."""
+    plans = []
+    for size, k, (lo, hi), s in zip(x_shape[2:], w_shape[2:], padding, lhs_dilation):
+        if k % s or size == 0:
+            return None
+        out = output_extent(lo + (size - 1) * s + 1 + hi, k, 1, 1)
+        if out < s:
+            return None
+        period, phases = polyphase_plan(size, out, k, 1, lo, s, 1)
+        entries = []
+        for r, taps, _, _, (low, _) in phases:
+            count = len(range(r, out, period))
+            entries.append((r, taps, -low, count))
+        first = min(start for _, _, start, _ in entries)
+        last = max(start + count - 1 for _, _, start, count in entries)
+        plans.append((s, k // s, first, last - first + 1, entries))
+    return plans
+
+
+def applies_stacked_phases(x_shape, w_shape, stride, padding: Pairs, lhs_dilation, rhs_dilation, groups: int) -> bool:  # noqa: ANN001
+    """Whether ``conv_stacked_phases`` takes a convolution of a zero-stuffed input: stride 1, no rhs dilation,
+    one group, lhs dilation on some axis, each axis's kernel a multiple of its lhs dilation (every output
+    phase meets kernel / s taps) of at least two taps a phase somewhere, at least one output per phase, and
+    the phases' common windows at most STACKED_PHASES_MAX_WASTE times the positions one phase needs."""
+    if groups != 1 or x_shape[0] < 2 or any(s != 1 for s in stride) or any(d != 1 for d in rhs_dilation):
+        return False
+    if all(d == 1 for d in lhs_dilation) or all(k == d for k, d in zip(w_shape[2:], lhs_dilation)):
+        return False
+    if w_shape[0] * math.prod(lhs_dilation) < STACKED_PHASES_MIN_ROWS:
+        return False
+    plans = stacked_phases_plan(x_shape, w_shape, padding, lhs_dilation)
+    if plans is None:
+        return False
+    needed = math.prod(max(count for *_, count in entries) for *_, entries in plans)
+    return math.prod(windows for _, _, _, windows, _ in plans) <= STACKED_PHASES_MAX_WASTE * needed
+
+
+def stacked_phase_kernel(w: np.ndarray, phase_taps: list, taps: tuple, dtype) -> np.ndarray:
+    """The (P·O × C·ΠT) matrix of ``conv_stacked_phases``: row (p, o), column (c, *t) is w[o, c, *(the t-th
+    tap of phase p's tap slice per axis)]. w may be a view with flipped kernel axes and its channel axes
+    exchanged, as a transposed convolution's kernel arrives (``primitive.flip_and_swap_channels``): the taps
+    are then copied from the weights in their own memory order, one (C, O) slab per phase and tap, into a
+    (C, *T, P, O) array whose transposed view is the matrix (256 → 128 channels, 4×4: 0.8 ms, where one
+    gather by index arrays took 4)."""
+    out_channels, channels, *kernel = w.shape
+    flipped = [w.strides[axis] < 0 for axis in range(2, w.ndim)]
+    base = np.flip(w, axis=tuple(axis + 2 for axis, f in enumerate(flipped) if f)) if any(flipped) else w
+    exchanged = min(base.shape[:2]) > 1 and base.strides[0] < base.strides[1]
+    count, width = len(phase_taps), math.prod(taps)
+    flat = []  # per phase, base's flat kernel index of each of its taps (C order over T)
+    for slices in phase_taps:
+        per_axis = [np.array(range(k)[part]) for k, part in zip(kernel, slices)]
+        per_axis = [k - 1 - index if f else index for index, k, f in zip(per_axis, kernel, flipped)]
+        flat.append(np.ravel_multi_index(np.meshgrid(*per_axis, indexing="ij"), kernel).ravel())
+    if exchanged:
+        source = base.swapaxes(0, 1).reshape(channels, out_channels, -1)  # (C, O, Πk): the weights' own order
+        gathered = np.empty((channels, width, count, out_channels), dtype=dtype)
+        for p, indices in enumerate(flat):
+            for t, index in enumerate(indices):
+                gathered[:, t, p] = source[:, :, index]
+        return gathered.reshape(channels * width, count * out_channels).T
+    source = base.reshape(out_channels, channels, -1)
+    gathered = np.empty((count, out_channels, channels, width), dtype=dtype)
+    for p, indices in enumerate(flat):
+        for t, index in enumerate(indices):
+            gathered[p, :, :, t] = source[:, :, index]
+    return gathered.reshape(count * out_channels, channels * width)
+
+
+def conv_stacked_phases(
+    x: np.ndarray, w: np.ndarray, padding: Pairs, lhs_dilation, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """The convolution of x stuffed with s − 1 zeros between elements (+ bias) when every output phase meets
+    T = kernel / s taps per axis (``applies_stacked_phases``): output phase r reads the T inputs from its
+    window start (r's first window + m for its m-th output) with taps r's tap slice, so all Πs phases are
+    one product of the (Πs·O × C·ΠT) stacked phase kernels with the unfolded T-windows of x, each phase's
+    outputs read from its offset windows and written into y's strided positions. The phases' windows are
+    offset from each other by up to an element per axis: the product covers their union (DCGAN's k4 s2 p1
+    at 16²: 17² windows, 13 % more multiplies than the phases need). A batch on the pool in tasks of a
+    few samples side by side (at least STACKED_PHASES_COLUMNS columns)."""
+    batch, channels, *spatial = x.shape
+    out_channels, _, *kernel = w.shape
+    plans = stacked_phases_plan(x.shape, w.shape, padding, lhs_dilation)
+    out = [len(range(0, max(r + s * (count - 1) + 1 for r, _, _, count in entries))) for s, _, _, _, entries in plans]
+    dtype = np.result_type(x, w)
+    y = np.empty((batch, out_channels, *out), dtype=dtype)
+    if y.size == 0:
+        return y
+    taps = tuple(t for _, t, _, _, _ in plans)
+    windows = tuple(count for _, _, _, count, _ in plans)
+    phases = list(product(*(entries for *_, entries in plans)))
+    stacked = stacked_phase_kernel(w, [[tap_slice for _, tap_slice, _, _ in phase] for phase in phases], taps, dtype)
+    # x padded (or cropped) so that window u of an axis reads positions first + u … first + u + T − 1
+    pads = [(-first, first + count + t - 1 - size) for size, (_, t, first, count, _) in zip(spatial, plans)]
+    width = math.prod(windows)
+    samples = max(1, min(batch, -(-STACKED_PHASES_COLUMNS // width)))
+    if on_the_pool() and batch > 1:
+        samples = min(samples, -(-batch // THREADS))
+    tasks = -(-batch // samples)
+    biases = None if bias is None else bias.astype(dtype, copy=False).reshape(-1, *([1] * len(spatial)))
+
+    def work(start: int, stop: int) -> None:
+        for task in range(start, stop):
+            n0, n1 = task * samples, min(batch, (task + 1) * samples)
+            block = pad_zeros(x[n0:n1].astype(dtype, copy=False), pads)
+            columns = unfold(block, taps, (1,) * len(taps), (1,) * len(taps), side_by_side=True)
+            products = parallel_matmul(stacked, columns.reshape(channels * math.prod(taps), -1))
+            products = products.reshape(len(phases), out_channels, n1 - n0, *windows)
+            for index, phase in enumerate(phases):
+                target = y[(slice(n0, n1), slice(None), *(slice(r, None, s) for (r, *_), (s, *_) in zip(phase, plans)))]
+                source = products[(index, slice(None), slice(None), *(
+                    slice(start_ - first, start_ - first + count) for (_, _, start_, count), (_, _, first, _, _) in zip(phase, plans)
+                ))].swapaxes(0, 1)
+                if biases is None:
+                    np.copyto(target, source)
+                else:
+                    np.add(source, biases, out=target)
+
+    if on_the_pool() and tasks > 1:
+        _run_blocks(work, tasks, 1)
+    else:
+        work(0, tasks)
     return y
 
 

@@ -11,9 +11,9 @@ kernel taps. Per spatial dim the output extent is
 
 Convolutions, transposed convolutions and input gradients go through ``conv_general``; the weight gradient
 is the same contraction taken over batch and positions (``conv_general_grad_weight``). Which algorithm
-computes a call (Winograd, im2col, pointwise GEMM, depthwise taps, polyphase or col2im for lhs dilation,
-Winograd by phases for 4×4 kernels at stride 2 or lhs dilation 2 in ``winograd_stride2``) is chosen by the
-shapes in ``algorithms``; all give the same result.
+computes a call (Winograd, im2col, pointwise GEMM, depthwise taps, stacked phases, polyphase or col2im for
+lhs dilation, Winograd by phases for 4×4 kernels at stride 2 or lhs dilation 2 in ``winograd_stride2``) is
+chosen by the shapes in ``algorithms``; all give the same result.
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def conv_general(
             x.shape, w.shape, stride, padding, lhs_dilation, rhs_dilation, groups, dtype
         ):
             y = winograd_stride2.conv_winograd_upsampling(x, w, padding, bias)
+        elif algorithms.applies_stacked_phases(x.shape, w.shape, stride, padding, lhs_dilation, rhs_dilation, groups):
+            y = algorithms.conv_stacked_phases(x, w, padding, tuple(lhs_dilation), bias)
         elif any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):
             y = algorithms.conv_col2im(x, w, padding, tuple(lhs_dilation), rhs_dilation, groups, bias)
         elif any(d != 1 for d in lhs_dilation):

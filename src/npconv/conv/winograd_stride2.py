@@ -58,8 +58,11 @@ UPSAMPLING_OUTPUT_ROWS = ((0, 1), (3, 4), (1, 2), (4, 5))
 # outputs) in the batch and UPSAMPLING_MIN_SAMPLE_TILES a sample. (16, 128, 16²) → 64 channels 0.87×, (16,
 # 256, 8²) → 128 0.91×, (64, 256, 8²) → 128 0.80×, (2, 128, 32²) → 64 0.79×, (16, 32, 32²) → 32 0.96×; with
 # 4 tiles a sample (4² inputs, 512 → 256 channels) batch 16 took 1.52×, batch 64 1.00×, and a single sample
-# of 64 tiles ((1, 128, 16²) → 64) 1.01×.
+# of 64 tiles ((1, 128, 16²) → 64) 1.01×. With 32 output channels it lost on the Zen 3 machine ((16, 64,
+# 16²) → 32 1.10× col2im's time, (8, 64, 32²) → 32 1.16×, where ``algorithms.conv_stacked_phases`` took
+# 0.95× and 0.82×): at least UPSAMPLING_MIN_OUT_CHANNELS of them.
 UPSAMPLING_MIN_CHANNELS = 32
+UPSAMPLING_MIN_OUT_CHANNELS = 64
 UPSAMPLING_MIN_TILES = 128
 UPSAMPLING_MIN_SAMPLE_TILES = 16
 # On the pool, shares of whole samples with at least this many tiles, so that the products stay wide
@@ -75,8 +78,8 @@ def upsampling_output(spatial, padding) -> list[int]:
 def applies_upsampling(x_shape, w_shape, stride, padding, lhs_dilation, rhs_dilation, groups: int, dtype) -> bool:
     """Whether F(2×2, 2×2) by phases takes a convolution: 2-d, lhs dilation 2, a 4×4 kernel, stride 1, no
     dilation, one group, even low padding (each phase then reads whole tiles), a real floating dtype, enough
-    channels and tiles (UPSAMPLING_MIN_CHANNELS, UPSAMPLING_MIN_TILES, UPSAMPLING_MIN_SAMPLE_TILES), and one
-    sample's scratch within the workspace."""
+    channels and tiles (UPSAMPLING_MIN_CHANNELS, UPSAMPLING_MIN_OUT_CHANNELS, UPSAMPLING_MIN_TILES,
+    UPSAMPLING_MIN_SAMPLE_TILES), and one sample's scratch within the workspace."""
     if len(w_shape) != 4 or np.dtype(dtype).kind != "f":
         return False
     if not (
@@ -87,6 +90,7 @@ def applies_upsampling(x_shape, w_shape, stride, padding, lhs_dilation, rhs_dila
         and groups == 1
         and all(lo % 2 == 0 for lo, _ in padding)
         and min(x_shape[1], w_shape[0]) >= UPSAMPLING_MIN_CHANNELS
+        and w_shape[0] >= UPSAMPLING_MIN_OUT_CHANNELS
     ):
         return False
     out = upsampling_output(x_shape[2:], padding)
