@@ -1870,3 +1870,54 @@ def test_winograd_pairs_transform_from_the_rows_transform(shape) -> None:
     ndim = len(shape) - 2
     rows = winograd.transform_kernel(w, (4,) + (2,) * (ndim - 1))
     np.testing.assert_allclose(winograd._rows_to_pairs(rows), winograd.transform_kernel(w), rtol=1e-13, atol=1e-13)
+
+
+def test_stacked_phases_match_torch_on_random_configurations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``conv_stacked_phases`` with its size conditions lifted, on random 1-d, 2-d and 3-d transposed
+    convolutions (strides 1–3 per axis, kernels of 1–3 taps a phase, paddings that crop, output padding) and on
+    the input gradients of random strided convolutions: forward and every gradient equal torch's (float64),
+    and most configurations go through it."""
+    monkeypatch.setattr(algorithms, "STACKED_PHASES_MIN_ROWS", 1)
+    monkeypatch.setattr(algorithms, "STACKED_PHASES_MAX_WASTE", 10.0)
+    taken: list[bool] = []
+    original = algorithms.conv_stacked_phases
+
+    def recording(*args, **kwargs):
+        taken.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "conv_stacked_phases", recording)
+    rng = np.random.default_rng(5)
+    runs = through = 0
+    while runs < 60:
+        ndim = int(rng.integers(1, 4))
+        stride = [int(rng.integers(1, 4)) for _ in range(ndim)]
+        stride[int(rng.integers(ndim))] = int(rng.integers(2, 4))
+        kernel = [s * int(rng.integers(1, 4)) for s in stride]
+        transposed = runs % 2 == 0
+        if transposed:
+            size = [int(rng.integers(1, 7)) for _ in range(ndim)]
+            kwargs = {
+                "stride": stride,
+                "padding": [int(rng.integers(0, k)) for k in kernel],
+                "output_padding": [int(rng.integers(0, s)) for s in stride],
+            }
+        else:
+            size = [k + int(rng.integers(0, 7)) for k in kernel]
+            kwargs = {"stride": stride, "padding": [int(rng.integers(0, k // 2 + 1)) for k in kernel]}
+        channels, out_channels = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        weight_shape = (channels, out_channels, *kernel) if transposed else (out_channels, channels, *kernel)
+        x, w, b = make_arrays((int(rng.integers(2, 4)), channels, *size), weight_shape, transposed, 1, np.float64, seed=runs)
+        name = functional_name(transposed, ndim)
+        try:
+            reference, g = torch_run(name, x, w, b, kwargs)
+        except RuntimeError:  # an output padding not smaller than the stride, or an empty output
+            continue
+        taken.clear()
+        ours = npconv_run(name, x, w, b, kwargs, g)
+        for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+            assert mine.shape == theirs.shape, (label, kwargs)
+            assert relative_error(mine, theirs) < 1e-12, (label, kwargs)
+        runs += 1
+        through += bool(taken)
+    assert through >= 40
