@@ -170,27 +170,43 @@ def test_functional_batch_norm_matches_torch_with_and_without_buffers():
     assert_close(out.numpy(), TF.batch_norm(torch.tensor(values), None, None, training=True).numpy(), np.float64)
 
 
+@pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool"])
 @pytest.mark.parametrize("block", [None, 300])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_batchnorm_in_blocks_of_channels_matches_torch(block, dtype, monkeypatch):
+def test_batchnorm_in_blocks_of_channels_matches_torch(block, dtype, pooled, monkeypatch):
     """Statistics, output, running estimates and all three gradients of a batch large enough to split into
-    blocks of channels, in training and then in eval mode with gradients."""
+    blocks of channels, in training and then in eval mode with gradients; with ``pooled`` the blocks run on
+    two pool threads (as from BATCH_NORM_POOL_MIN elements)."""
+    from npconv.conv import algorithms
     from npconv.nn.functional import normalization
 
     if block is not None:
         monkeypatch.setattr(normalization, "BATCH_NORM_BLOCK", block)
-        assert len(normalization._blocks_of_channels((6, 10, 7 * 9))) == 10  # one channel a block
+        assert len(normalization._blocks_of_channels((6, 10, 8 * 9))) == 10  # one channel a block
+    handed: list[int] = []
+    if pooled:
+        monkeypatch.setattr(normalization, "BATCH_NORM_POOL_MIN", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+        original = algorithms.run_on_pool
+
+        def recording(function, total):
+            handed.append(total)
+            return original(function, total)
+
+        monkeypatch.setattr(algorithms, "run_on_pool", recording)
     ours, theirs = paired("BatchNorm2d", 10, dtype=dtype)
     rng = np.random.default_rng(7)
     for seed, mode in ((0, "train"), (1, "train"), (2, "eval")):
         if mode == "eval":
             ours.eval()
             theirs.eval()
-        values = (rng.standard_normal((6, 10, 7, 9)) * rng.uniform(0.5, 3, (1, 10, 1, 1)) + 2).astype(dtype)
+        values = (rng.standard_normal((6, 10, 8, 9)) * rng.uniform(0.5, 3, (1, 10, 1, 1)) + 2).astype(dtype)
         step(ours, theirs, values, dtype, seed)
         assert_same_state(ours, theirs, dtype)
         ours.zero_grad()
         theirs.zero_grad()
+    assert bool(handed) == (pooled and block is not None)  # one block needs no pool
+    assert all(total == 10 for total in handed)
 
 
 @pytest.mark.parametrize("shape", [(32, 4, 48, 48), (64, 6, 10, 10)])
