@@ -483,6 +483,16 @@ def unfold(block: np.ndarray, kernel, stride, dilation, side_by_side: bool = Fal
 # ---------------------------------------------------------------------------------------------- forward
 
 
+def in_memory_order(w: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], bool]:
+    """A kernel view as its weights lie in memory: w with the kernel axes that the view flips (negative
+    strides) flipped back, those axes, and whether its two channel axes are exchanged (the first the inner
+    one in memory), as a transposed convolution's kernel and an input gradient's arrive
+    (``primitive.flip_and_swap_channels``)."""
+    flipped = tuple(axis for axis in range(2, w.ndim) if w.strides[axis] < 0)
+    base = np.flip(w, axis=flipped) if flipped else w
+    return base, flipped, min(base.shape[:2]) > 1 and base.strides[0] < base.strides[1]
+
+
 def grouped_bias(bias: np.ndarray | None, groups: int) -> np.ndarray | None:
     """The (O,) bias as (G, O/G, 1): broadcast against a (…, G, O/G, positions) product."""
     return None if bias is None else bias.reshape(groups, -1, 1)
@@ -1704,14 +1714,12 @@ def stacked_phase_kernel(w: np.ndarray, phase_taps: list, taps: tuple, dtype) ->
     (C, *T, P, O) array whose transposed view is the matrix (256 → 128 channels, 4×4: 0.8 ms, where one
     gather by index arrays took 4)."""
     out_channels, channels, *kernel = w.shape
-    flipped = [w.strides[axis] < 0 for axis in range(2, w.ndim)]
-    base = np.flip(w, axis=tuple(axis + 2 for axis, f in enumerate(flipped) if f)) if any(flipped) else w
-    exchanged = min(base.shape[:2]) > 1 and base.strides[0] < base.strides[1]
+    base, flipped, exchanged = in_memory_order(w)
     count, width = len(phase_taps), math.prod(taps)
     flat = []  # per phase, base's flat kernel index of each of its taps (C order over T)
     for slices in phase_taps:
         per_axis = [np.array(range(k)[part]) for k, part in zip(kernel, slices)]
-        per_axis = [k - 1 - index if f else index for index, k, f in zip(per_axis, kernel, flipped)]
+        per_axis = [k - 1 - index if axis + 2 in flipped else index for axis, (index, k) in enumerate(zip(per_axis, kernel))]
         flat.append(np.ravel_multi_index(np.meshgrid(*per_axis, indexing="ij"), kernel).ravel())
     if exchanged:
         source = base.swapaxes(0, 1).reshape(channels, out_channels, -1)  # (C, O, Πk): the weights' own order
@@ -1742,7 +1750,7 @@ def conv_stacked_phases(
     batch, channels, *spatial = x.shape
     out_channels, _, *kernel = w.shape
     plans = stacked_phases_plan(x.shape, w.shape, padding, lhs_dilation)
-    out = [len(range(0, max(r + s * (count - 1) + 1 for r, _, _, count in entries))) for s, _, _, _, entries in plans]
+    out = [max(r + s * (count - 1) + 1 for r, _, _, count in entries) for s, _, _, _, entries in plans]
     dtype = np.result_type(x, w)
     y = np.empty((batch, out_channels, *out), dtype=dtype)
     if y.size == 0:
@@ -1829,8 +1837,7 @@ def conv_col2im(
     # flipped with its channel axes exchanged (``primitive.flip_and_swap_channels``); the product's rows then
     # come in the unflipped taps' order, flipped back as a view below (512 → 256 channels, 4×4: a 16 ms
     # copy of the kernel into place saved on every call). A copy for other layouts.
-    flipped = tuple(axis for axis in range(2, w.ndim) if w.strides[axis] < 0)
-    base = np.flip(w, axis=flipped) if flipped else w
+    base, flipped, _ = in_memory_order(w)
     weights = base.reshape(groups, out_per_group, per_group, taps).transpose(0, 1, 3, 2)
     weights = weights.reshape(groups, out_per_group * taps, per_group)
     # per dim and tap index: the input range that lands inside the output, and where it lands

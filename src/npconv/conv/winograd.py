@@ -192,9 +192,7 @@ def transform_kernel(w: np.ndarray, outputs=None) -> np.ndarray:
     becomes a reversed column order of G ⊗ … ⊗ G and the exchange a transposed view of the result, instead
     of one copy of the whole kernel (256 channels: 1.66 → 0.68 ms)."""
     ndim = w.ndim - 2
-    flipped = tuple(axis for axis in range(2, w.ndim) if w.strides[axis] < 0)
-    base = np.flip(w, axis=flipped) if flipped else w
-    exchanged = min(base.shape[:2]) > 1 and base.strides[0] < base.strides[1]
+    base, flipped, exchanged = algorithms.in_memory_order(w)
     if exchanged:
         base = base.swapaxes(0, 1)
     transform = kernel_transform(tuple(outputs or (2,) * ndim))

@@ -123,12 +123,16 @@ def _upsampling_sample_bytes(channels: int, out_channels: int, tiles, itemsize: 
     return (padded + first + slots + products + outputs) * itemsize
 
 
+def _transformed_taps(w: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """G g Gᵀ for every (output, input) channel pair of an (O, C, 4, 4) kernel, G = ``transform`` (r × 4) per
+    axis, as one product with G ⊗ G: (r², O·C)."""
+    taps = w.reshape(w.shape[0] * w.shape[1], 16).T
+    return np.matmul(np.kron(transform, transform).astype(w.dtype), taps)
+
+
 def transform_upsampling_kernel(w: np.ndarray) -> np.ndarray:
     """(O, C, 4, 4) → (6, 6, O, C): U = G g Gᵀ per (output, input) channel pair, as one product with G ⊗ G."""
-    out_channels, channels = w.shape[:2]
-    taps = w.reshape(out_channels * channels, 16).T
-    transform = np.kron(UPSAMPLING_KERNEL_TRANSFORM, UPSAMPLING_KERNEL_TRANSFORM).astype(w.dtype)
-    return np.matmul(transform, taps).reshape(6, 6, out_channels, channels)
+    return _transformed_taps(w, UPSAMPLING_KERNEL_TRANSFORM).reshape(6, 6, *w.shape[:2])
 
 
 def _tile_slots(source: np.ndarray, axis: int, count: int, differences) -> tuple[np.ndarray, ...]:
@@ -348,10 +352,7 @@ def _downsampling_sample_bytes(channels: int, out_channels: int, tiles, itemsize
 def transform_downsampling_kernel(w: np.ndarray) -> np.ndarray:
     """(O, C, 4, 4) → (3, 3, O, 2, 2, C): U per (slot, slot) as an (O × 4C) matrix whose columns run over
     (phase, phase, input channel), as one product with G ⊗ G."""
-    out_channels, channels = w.shape[:2]
-    taps = w.reshape(out_channels * channels, 16).T
-    transform = np.kron(DOWNSAMPLING_KERNEL_TRANSFORM, DOWNSAMPLING_KERNEL_TRANSFORM).astype(w.dtype)
-    u = np.matmul(transform, taps).reshape(2, 3, 2, 3, out_channels, channels)  # (p, σ, p', σ', O, C)
+    u = _transformed_taps(w, DOWNSAMPLING_KERNEL_TRANSFORM).reshape(2, 3, 2, 3, *w.shape[:2])  # (p, σ, p', σ', O, C)
     return np.ascontiguousarray(u.transpose(1, 3, 4, 0, 2, 5))
 
 
