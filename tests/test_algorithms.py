@@ -24,7 +24,7 @@ import torch.nn.functional as torch_functional
 
 import npconv
 import npconv.nn.functional as F
-from npconv.conv import algorithms, primitive, winograd, winograd_stride2
+from npconv.conv import algorithms, fft, primitive, winograd, winograd_stride2
 
 ALGORITHM_NAMES = [
     "conv_im2col_small",
@@ -57,6 +57,8 @@ ALGORITHM_NAMES = [
     "conv_winograd_downsampling",
     "grad_weight_winograd_downsampling",
     "conv_stacked_phases",
+    "conv_fft",
+    "grad_weight_fft",
 ]
 WINOGRAD_NAMES = {
     "conv_winograd",
@@ -486,17 +488,41 @@ CASES = [
         {"stride": 2, "padding": 1},
         {"conv_stacked_phases"},
     ),
+    # by FFT in overlap-save blocks (cases named "fft" take it whatever its estimated cost, see
+    # general_paths_unless_small): forward, the input gradient of stride-1 ones and the weight gradient
+    ("fft 1d", False, (2, 3, 40), (4, 3, 9), {"padding": 4}, {"conv_fft", "grad_weight_fft"}),
+    (
+        "fft 1d strided dilated grouped",  # the input gradient, stuffed by the stride, goes by col2im
+        False,
+        (2, 4, 57),
+        (6, 2, 7),
+        {"stride": 2, "padding": 3, "dilation": 2, "groups": 2},
+        {"conv_fft", "grad_weight_fft", "conv_col2im"},
+    ),
+    ("fft 2d", False, (2, 3, 20, 17), (5, 3, 6, 5), {"padding": (2, 1)}, {"conv_fft", "grad_weight_fft"}),
+    ("fft depthwise 2d", False, (2, 3, 16, 15), (3, 1, 7, 7), {"padding": 3, "groups": 3}, {"conv_fft", "grad_weight_fft"}),
+    (
+        "fft 3d strided dilated",
+        False,
+        (1, 2, 9, 8, 7),
+        (3, 2, 3, 4, 3),
+        {"stride": (1, 2, 1), "padding": 1, "dilation": (1, 1, 2)},
+        {"conv_fft", "grad_weight_fft"},
+    ),
 ]
 
 
 @pytest.fixture(autouse=True)
 def general_paths_unless_small(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cases whose name does not start with 'small' run with the small-problem path switched off, so that
-    their tiny shapes exercise the algorithms named in them."""
+    their tiny shapes exercise the algorithms named in them; cases whose name starts with 'fft' go by FFT."""
     callspec = getattr(request.node, "callspec", None)
     case = callspec.params.get("case") if callspec else None
     if not (isinstance(case, tuple) and case[0].startswith("small")):
         monkeypatch.setattr(algorithms, "SMALL_WORK", 0)
+    if isinstance(case, tuple) and case[0].startswith("fft"):  # the FFT for any kernel, whatever it costs
+        monkeypatch.setattr(fft, "MIN_TAPS", 1)
+        monkeypatch.setattr(fft, "MARGIN", 0.0)
 
 
 @pytest.fixture
@@ -509,6 +535,8 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             if name in WINOGRAD_NAMES
             else primitive
             if name == "grad_weight_of_stuffed"
+            else fft
+            if name in ("conv_fft", "grad_weight_fft")
             else winograd_stride2
             if name in ("conv_winograd_upsampling", "conv_winograd_downsampling", "grad_weight_winograd_downsampling")
             else algorithms
@@ -1921,3 +1949,81 @@ def test_stacked_phases_match_torch_on_random_configurations(monkeypatch: pytest
         runs += 1
         through += bool(taken)
     assert through >= 40
+
+
+@pytest.mark.parametrize("n", [*range(1, 130), 250, 251, 1025, 4097, 16255])
+def test_fft_sizes_are_the_smallest_products_of_2_3_and_5(n: int) -> None:
+    size = fft.fast_size(n)
+    assert size >= n
+    rest = size
+    for factor in (2, 3, 5):
+        while rest % factor == 0:
+            rest //= factor
+    assert rest == 1
+    assert all(m > 1 and any(m % f == 0 for f in (7, 11, 13)) or not is_2_3_5(m) for m in range(n, size))
+
+
+def is_2_3_5(m: int) -> bool:
+    for factor in (2, 3, 5):
+        while m % factor == 0:
+            m //= factor
+    return m == 1
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kwargs", "taken"),
+    [
+        ((4, 32, 16000), (32, 32, 256), {"padding": 128}, True),  # audio with a long filter
+        ((4, 32, 16000), (32, 32, 64), {"padding": 32}, True),
+        ((4, 32, 16000), (32, 32, 16), {"padding": 8}, False),  # 1.12–1.34× the direct sum's time
+        ((1, 80, 16000), (80, 1, 251), {"padding": 125, "groups": 80}, True),  # a depthwise 1-d filter bank
+        ((4, 3, 256, 256), (3, 1, 31, 31), {"padding": 15, "groups": 3}, True),  # a 31×31 blur
+        ((8, 64, 56, 56), (64, 64, 11, 11), {"padding": 5}, True),
+        ((8, 64, 56, 56), (64, 64, 7, 7), {"padding": 3}, False),  # 1.10–1.25×
+        ((8, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, False),
+        ((4, 3, 224, 224), (64, 3, 11, 11), {"stride": 4, "padding": 2}, False),  # AlexNet's stem: 19×
+        ((8, 128, 28, 28), (128, 1, 31, 31), {"padding": 15, "groups": 128}, False),  # depthwise by rows: 1.33×
+        ((8, 128, 56, 56), (128, 1, 13, 13), {"padding": 6, "groups": 128}, False),
+    ],
+)
+def test_fft_applies_where_it_estimates_a_gain(x_shape, w_shape, kwargs, taken: bool) -> None:
+    ndim = len(x_shape) - 2
+    stride = (kwargs.get("stride", 1),) * ndim
+    padding = [(kwargs.get("padding", 0),) * 2] * ndim
+    assert fft.applies(x_shape, w_shape, stride, padding, (1,) * ndim, kwargs.get("groups", 1), np.float32) is taken
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
+def test_fft_in_chunks_of_rows_and_output_channels(pooled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workspace too small for all rows and all output channels at once: the plan splits both, and the
+    forward and weight gradient still match torch's."""
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 12_000)
+    monkeypatch.setattr(algorithms, "THREADS", 2 if pooled else 1)
+    x_shape, w_shape, stride, padding, dilation, groups = (3, 4, 200), (6, 2, 20), (2,), [(3, 4)], (2,), 2
+    found = fft.plan(x_shape, w_shape, stride, tuple(padding), dilation, groups, 8)
+    assert found.row_chunk < found.rows and found.out_chunk < w_shape[0] // groups
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch_functional.conv1d(torch_functional.pad(xt, (3, 4)), wt, stride=2, dilation=2, groups=2)
+    g = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(g))
+    y = fft.conv_fft(x, w, stride, padding, dilation, groups)
+    dw = fft.grad_weight_fft(x, g, w_shape[2:], stride, padding, dilation, groups)
+    assert relative_error(y, yt.detach().numpy()) < 1e-12
+    assert relative_error(dw, wt.grad.numpy()) < 1e-12
+
+
+def test_fft_of_a_long_filter_stays_within_torchs_float32_error() -> None:
+    """A shape the FFT takes on its own estimate (a 255-tap filter over 4000 samples): forward, input and
+    weight gradient in float32 within 4× torch's own error against float64."""
+    x_shape, w_shape, kwargs = (1, 16, 4000), (16, 16, 255), {"padding": 127}
+    assert fft.applies(x_shape, w_shape, (1,), [(127, 127)], (1,), 1, np.float32)
+    x, w, b = make_arrays(x_shape, w_shape, False, 1, np.float64)
+    exact, g = torch_run("conv1d", x, w, b, kwargs)
+    arrays32 = [array.astype(np.float32) for array in (x, w, b)]
+    theirs, _ = torch_run("conv1d", *arrays32, kwargs)
+    ours = npconv_run("conv1d", *arrays32, kwargs, g.astype(np.float32))
+    for label, mine, torch_value, reference in zip(("output", "grad input", "grad weight", "grad bias"), ours, theirs, exact):
+        assert mine.dtype == np.float32, label
+        assert relative_error(mine, reference) <= max(4 * relative_error(torch_value, reference), 1e-6), label

@@ -1522,6 +1522,10 @@ def valid_conv(
     transform between a forward pass and its input gradient."""
     stride, dilation = tuple(stride), tuple(dilation)
     padding = [(0, 0)] * (x.ndim - 2) if padding is None else [tuple(pair) for pair in padding]
+    from . import fft
+
+    if fft.applies(x.shape, w.shape, stride, padding, dilation, groups, np.result_type(x, w)):
+        return fft.conv_fft(x, w, stride, padding, dilation, groups, bias)
     if is_depthwise(x.shape, w.shape, groups):
         return conv_depthwise(x, w, stride, padding, dilation, bias)
     if is_pointwise(w.shape):
@@ -2311,6 +2315,11 @@ def grad_weight(
         bias = None
     if g.size == 0 or x.size == 0:
         return np.zeros((g.shape[1], x.shape[1] // groups, *kernel), dtype=np.result_type(x, g))
+    from . import fft
+
+    w_shape = (g.shape[1], x.shape[1] // groups, *kernel)
+    if fft.applies(x.shape, w_shape, stride, padding, dilation, groups, np.result_type(x, g)):
+        return fft.grad_weight_fft(x, g, kernel, stride, padding, dilation, groups, bias)
     if rows:
         return grad_weight_depthwise_by_rows(x, g, kernel, stride, padding, bias)
     if depthwise:
@@ -2328,7 +2337,6 @@ def grad_weight(
         return grad_weight_pointwise(x, g, stride, padding, groups, bias)
     from . import winograd
 
-    w_shape = (g.shape[1], x.shape[1] // groups, *kernel)
     if winograd.applies(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
         return winograd.grad_weight_winograd(x, g, padding, bias)
     if winograd.applies_by_phases(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
