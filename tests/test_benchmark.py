@@ -114,3 +114,27 @@ def test_wait_until_idle_waits_for_a_busy_thread_and_not_otherwise():
     finally:
         worker.join()
     assert 0.2 <= waited < 1.0
+
+
+def test_bench_large_kernels_print_a_table_of_their_own(capsys, monkeypatch):
+    from npconv import benchmark
+
+    monkeypatch.setattr(benchmark, "LARGE_KERNELS", [benchmark.Case("tiny filter", (1, 4, 300), (4, 4, 40), padding=20)])
+    assert main(["bench", "--filter", "tiny filter", "--large-kernels", "--repeats", "1", "--no-memory"]) == 0
+    output = capsys.readouterr().out
+    large = output.split("Large kernels (outside the suite and its means):")[1]
+    rows = [line for line in large.splitlines() if line.startswith("| tiny filter |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["forward", "forward+backward"]
+    assert re.search(r"forward: geometric mean npconv/torch \d+\.\d\d, worst \d+\.\d\d \(tiny filter\)", large)
+
+
+def test_the_large_kernel_cases_go_by_fft():
+    import numpy as np
+
+    from npconv.benchmark import LARGE_KERNELS
+    from npconv.conv import fft
+
+    for case in LARGE_KERNELS:
+        ndim = case.ndim
+        padding = [(case.padding, case.padding)] * ndim
+        assert fft.applies(case.input_shape, case.weight_shape, (case.stride,) * ndim, padding, (case.dilation,) * ndim, case.groups, np.float32), case.name

@@ -93,6 +93,16 @@ SUITE = [
 ]
 
 
+# Outside the suite (``--large-kernels``, a table of its own, not in the suite's means or targets): kernels
+# large enough for the FFT path, where torch's CPU convolution sums every tap directly.
+LARGE_KERNELS = [
+    Case("conv1d k255 16000 b2 (filter)", (2, 32, 16000), (32, 32, 255), padding=127),
+    Case("depthwise conv1d k251 16000 b1 (filter bank)", (1, 80, 16000), (80, 1, 251), padding=125, groups=80),
+    Case("conv2d 11×11 56² b8", (8, 64, 56, 56), (64, 64, 11, 11), padding=5),
+    Case("depthwise 31×31 128² b2 (blur)", (2, 3, 128, 128), (3, 1, 31, 31), padding=15, groups=3),
+]
+
+
 def count(text: str) -> int:
     """An argument that counts something: a whole number of at least 1."""
     try:
@@ -223,6 +233,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--network",
         action="store_true",
         help="also time a whole ResNet-18 (batch 8 at 224², batch 32 at 32²): inference and a training step",
+    )
+    parser.add_argument(
+        "--large-kernels",
+        action="store_true",
+        help="also time a few large-kernel layers (FFT path) in a table of their own, outside the suite's means",
     )
     parser.add_argument("--no-torch", action="store_true", help="time npconv alone even when torch is installed")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
@@ -556,6 +571,18 @@ def run(args: argparse.Namespace) -> int:
         if len(calls) > 1:
             text += " (per run " + ", ".join(f"{ours / theirs:.2f}" for ours, theirs in calls) + ")"
     print(text)
+    if args.large_kernels:
+        large = [case for case in LARGE_KERNELS if args.filter in case.name]
+        gc.freeze()
+        try:
+            large_runs = [_suite_run(large, npconv, torch, dtype, repeats) for _ in range(args.runs)]
+        finally:
+            gc.unfreeze()
+        print("\nLarge kernels (outside the suite and its means):\n")
+        print("\n".join(_table(large_runs, peak)))
+        if torch is not None and large:
+            print()
+            print("\n".join(_summary(large_runs)))
     if args.network:
         gc.freeze()
         try:
