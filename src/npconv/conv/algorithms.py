@@ -20,6 +20,9 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
   (O·P_out × P_in·C) linear map gathered from the kernel, one product, no padding multiplied.
 * ``winograd`` and ``winograd_stride2`` (their own modules) — Winograd for 3×3 (3×3×3) kernels at stride 1
   and for 4×4 kernels at stride 2 or lhs dilation 2.
+* ``fft`` (its own module) — kernels large enough that transforms beat the direct sum (long 1-d filters,
+  large 2-d kernels): FFTs in overlap-save blocks, channels contracted per frequency; taken on an estimate
+  of both times.
 * ``conv_polyphase`` — inputs with lhs (zero-stuffing) dilation, i.e. transposed convolutions and the input
   gradient of strided ones: each output phase is an ordinary convolution of the *unstuffed* input with the
   kernel taps that meet non-zero positions, so no multiply ever touches an inserted zero.

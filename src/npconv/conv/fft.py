@@ -19,9 +19,10 @@ dW's taps (every d-th one, for dilation d).
 ``applies`` compares estimated times (the plan's cost and ``direct_cost``, from rates measured on this
 project's benchmark machine) and keeps the scratch within ``algorithms.WORKSPACE_BYTES``.
 
-Accuracy: the transforms' rounding errors spread over all outputs, relative to the largest products rather
-than to each output, as a blocked direct sum's do; the tests hold float32 results within a few times
-torch's own float32 error against a float64 reference.
+Accuracy: the transforms' rounding errors spread over all outputs, relative to the largest values rather
+than to each output. Against a float64 reference the float32 error measured 0.13–0.99× torch's own (the
+output, input and weight gradients of 255- and 64-tap Conv1d layers, a 31×31 blur and an 11×11 Conv2d);
+the tests hold it within 4×.
 """
 
 from __future__ import annotations

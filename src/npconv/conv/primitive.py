@@ -12,8 +12,8 @@ kernel taps. Per spatial dim the output extent is
 Convolutions, transposed convolutions and input gradients go through ``conv_general``; the weight gradient
 is the same contraction taken over batch and positions (``conv_general_grad_weight``). Which algorithm
 computes a call (Winograd, im2col, pointwise GEMM, depthwise taps, stacked phases, polyphase or col2im for
-lhs dilation, Winograd by phases for 4×4 kernels at stride 2 or lhs dilation 2 in ``winograd_stride2``) is
-chosen by the shapes in ``algorithms``; all give the same result.
+lhs dilation, Winograd by phases for 4×4 kernels at stride 2 or lhs dilation 2 in ``winograd_stride2``,
+FFT for large kernels in ``fft``) is chosen by the shapes in ``algorithms``; all give the same result.
 """
 
 from __future__ import annotations
