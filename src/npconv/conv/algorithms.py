@@ -51,11 +51,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import memory
+
 if TYPE_CHECKING:
     from . import winograd
 
 # Largest scratch (unfolded matrix, padded block) one step may build; larger problems are chunked. Just under
-# 32 MiB, glibc's largest mmap threshold (see keep_scratch_memory_mapped): a buffer above it is mapped
+# 32 MiB, glibc's largest mmap threshold (see ``memory``): a buffer above it is mapped
 # afresh on every call and faults its pages in (the grouped 3×3, g32 at 56², batch 4, unfolded into one
 # 58 MB block: 20.4 against 16.7 ms in blocks within this size).
 WORKSPACE_BYTES = 32 * 2**20 - 2**17
@@ -86,20 +88,9 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def keep_scratch_memory_mapped() -> None:
-    """Let glibc keep freed scratch buffers of up to 32 MiB for reuse instead of returning them to the OS.
-
-    glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh mappings and unmaps
-    them on free, so every call's scratch would arrive as new pages: about 2000 page faults (2–5 ms on
-    this machine) for one ResNet 3×3 at 56², batch 1. Freeing one mapped block raises the threshold to that
-    block's size (glibc's documented dynamic threshold, mallopt(3)); one untouched block just under 32 MiB,
-    its maximum, is allocated and freed here once. Anything a program allocates and frees at that size does
-    the same. Elsewhere than glibc this only costs the two system calls."""
-    block = np.empty(32 * 2**20 - 2**16, dtype=np.uint8)  # the block's own overhead must stay within 32 MiB
-    del block
-
-
-keep_scratch_memory_mapped()
+# Freed scratch buffers of up to 32 MiB stay with the process for the next call instead of arriving as new
+# pages (about 2000 page faults, 2–5 ms on this machine, for one ResNet 3×3 at 56², batch 1): see ``memory``.
+memory.keep_freed_memory()
 
 # OpenBLAS packs its operands into a buffer of its own per thread, and its kernels read ahead into parts of
 # that buffer which a product with few rows (or a short contraction) never writes. Until some larger product
