@@ -33,6 +33,27 @@ def test_functional_linear_matches_torch(input_shape, weight_shape, bias, dtype)
     check_against_torch(F.linear, TF.linear, arrays, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("input_shape", "weight_shape"), [((32, 512), (1000, 512)), ((4, 3, 700), (600, 700))])
+def test_a_large_linear_runs_on_the_thread_pool_and_matches_torch(input_shape, weight_shape, dtype, monkeypatch):
+    """From PARALLEL_WORK multiply-adds the forward and both gradient products are split over the pool
+    (single-threaded BLAS calls) and still match torch."""
+    from npconv.conv import algorithms
+
+    assert math.prod(input_shape) * weight_shape[0] >= algorithms.PARALLEL_WORK
+    pooled = []
+    original = algorithms.parallel_matmul
+
+    def recording(a, b, *args, **kwargs):
+        pooled.append(algorithms.on_the_pool())
+        return original(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "parallel_matmul", recording)
+    arrays = [randn(*input_shape, dtype=dtype), randn(*weight_shape, dtype=dtype, seed=1), randn(weight_shape[0], dtype=dtype, seed=2)]
+    check_against_torch(F.linear, TF.linear, arrays, dtype)
+    assert len(pooled) >= 3 and all(pooled) == (algorithms.THREADS > 1)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_module_forward_backward_repr_and_state_match_torch(bias):
     ours, theirs = nn.Linear(5, 3, bias=bias), torch.nn.Linear(5, 3, bias=bias)
