@@ -220,10 +220,20 @@ CASES = [
     (
         "winograd odd output",
         False,
-        (2, 128, 17, 16),
+        (3, 128, 17, 16),
         (136, 128, 3, 3),
         {"padding": 1},
         {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
+    ),
+    # 144 tiles of 2×2 outputs: the forward by Winograd (≥ winograd.MIN_TILES), the weight gradient by the
+    # unfold (< WEIGHT_GRADIENT_MIN_TILES)
+    (
+        "winograd, few tiles for its weight gradient",
+        False,
+        (2, 128, 17, 16),
+        (136, 128, 3, 3),
+        {"padding": 1},
+        {"conv_winograd", "_transform_rows", "grad_weight_im2col"},
     ),
     # a single sample of 66 tiles of 4×2 outputs: F(4×2) (winograd.MIXED_MIN_TILES_ONE_SAMPLE)
     (
@@ -234,10 +244,12 @@ CASES = [
         {"padding": (1, 1)},
         {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
     ),
+    # 64 tiles of 2×2 outputs in a batch: fewer than winograd.MIN_TILES, the unfold throughout
+    ("3×3 of few tiles", False, (4, 256, 7, 7), (256, 256, 3, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (
         "winograd unpadded",
         False,
-        (3, 128, 18, 14),
+        (5, 128, 18, 14),
         (128, 128, 3, 3),
         {},
         {"conv_winograd", "_transform_rows", "grad_weight_winograd"},
@@ -793,7 +805,8 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
     monkeypatch.setattr(module, counted, counting)
     for threshold in ("MIN_CHANNELS", "MIN_WORK"):  # Winograd for these small shapes too
         monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
-    monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    monkeypatch.setattr(winograd, "MIN_TILES", dict.fromkeys(winograd.MIN_TILES, 1))
+    monkeypatch.setattr(winograd, "WEIGHT_GRADIENT_MIN_TILES", 0)
     # the smallest workspace that still lets one sample go to Winograd, far below the whole batch
     pads = [(1, 1)] * (x.ndim - 2)
     workspace = 2048 if module is algorithms else winograd.block_bytes(x.shape, w.shape, pads, x.dtype)
@@ -1220,7 +1233,8 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     kept."""
     for threshold in ("MIN_CHANNELS", "MIN_WORK"):
         monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
-    monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    monkeypatch.setattr(winograd, "MIN_TILES", dict.fromkeys(winograd.MIN_TILES, 1))
+    monkeypatch.setattr(winograd, "WEIGHT_GRADIENT_MIN_TILES", 0)
     monkeypatch.setattr(winograd, "MIN_TILES_ONE_SAMPLE", 1)
     if not mixed:
         monkeypatch.setattr(winograd, "outputs_per_tile", lambda batch, out: (2,) * len(out))
@@ -1810,7 +1824,8 @@ def test_winograd_forward_in_shares_on_the_pool(case, monkeypatch: pytest.Monkey
     reference, g = torch_run(name, x, w, b, kwargs)
     for threshold in ("MIN_CHANNELS", "MIN_WORK"):
         monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
-    monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    monkeypatch.setattr(winograd, "MIN_TILES", dict.fromkeys(winograd.MIN_TILES, 1))
+    monkeypatch.setattr(winograd, "WEIGHT_GRADIENT_MIN_TILES", 0)
     monkeypatch.setattr(winograd, "SHARE_TILES", share_tiles)
     monkeypatch.setattr(winograd, "outputs_per_tile", lambda batch, out: outputs)
     monkeypatch.setattr(algorithms, "THREADS", 2)

@@ -2331,7 +2331,7 @@ def grad_weight(
         return grad_weight_pointwise(x, g, stride, padding, groups, bias)
     from . import winograd
 
-    if winograd.applies(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
+    if winograd.applies_to_weight_gradient(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
         return winograd.grad_weight_winograd(x, g, padding, bias)
     if winograd.applies_by_phases(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
         return winograd.grad_weight_winograd_dilated(x, g, padding, dilation, bias)

@@ -42,7 +42,10 @@ KERNEL_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5],
 # matrix is 27 rows per channel and Winograd wins earlier: (2, 16, 16, 16, 16) 0.83×, (2, 32, 16, 16, 16) 0.85×.
 # A single sample (products on BLAS's own threads) wins from MIN_TILES_ONE_SAMPLE tiles: (1, 256, 12, 12),
 # 36 tiles, 0.80×, (1, 256, 14, 14) 0.83×, (1, 512, 12, 12) 0.77×; a batch of 48 tiles does not: (3, 512, 7, 7)
-# 1.19×, (3, 256, 8, 8) 1.12×, (4, 256, 7, 7) 1.02×.
+# 1.19×, (3, 256, 8, 8) 1.12×. A 2-d batch takes MIN_TILES[2]: the unfold against Winograd from 64 tiles,
+# public conv2d, interleaved medians, forward / forward+backward: (4, 256, 7, 7) 0.80× / 0.69×, (5, 256, 7, 7)
+# 0.81× / 0.75×, (4, 512, 7, 7) 0.68× / 0.68×, (6, 512, 7, 7) 0.95× / 0.79×, (4, 256, 8, 8) 0.97× / 0.92×;
+# from 128 tiles Winograd's forward wins again ((8, 512, 7, 7) 16.2 against 17.4–18.3 ms).
 MIN_CHANNELS = {2: 64, 3: 16}
 # A batch in 2-d with planes of at least FEW_CHANNELS_MIN_TILES tiles (2×2) a sample goes by Winograd from
 # 32 channels on (F(4×2) forward, F(2×2) input gradient, F(4×2) weight gradient; against the unfold,
@@ -55,7 +58,13 @@ MIN_CHANNELS = {2: 64, 3: 16}
 # 56) 1.44× / 1.39×).
 BATCH_MIN_CHANNELS = {2: 32, 3: 16}
 FEW_CHANNELS_MIN_TILES = 400
-MIN_TILES = 64
+MIN_TILES = {2: 100, 3: 64}
+# The weight gradient of a 2-d batch goes by Winograd from this many tiles (2×2) in the batch: its Π(m + 2)
+# products contract over the tiles, and few tiles make them too short. Against the unfold's weight gradient,
+# interleaved medians: (8, 512, 7, 7), 128 tiles, 40.2 against 22.3 ms; (2, 256, 14, 14), 98 tiles, 8.4
+# against 5.8; (8, 256, 10, 10), 200 tiles, 11.6 against 12.1; (8, 256, 14, 14) 16.6 against 21.8; (8, 128,
+# 28, 28) 14.5 against 21.1.
+WEIGHT_GRADIENT_MIN_TILES = 200
 MIN_TILES_ONE_SAMPLE = 36
 MIN_WORK = {2: 1 << 21, 3: 1 << 18}
 # A single sample goes by F(4×2, 3×3) from this many of its tiles (products on BLAS's own threads, one tile
@@ -175,10 +184,20 @@ def applies(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> 
         return False
     tiles = x_shape[0] * per_sample
     return (
-        tiles >= (MIN_TILES_ONE_SAMPLE if x_shape[0] == 1 else MIN_TILES)
+        tiles >= (MIN_TILES_ONE_SAMPLE if x_shape[0] == 1 else MIN_TILES[ndim])
         and tiles * x_shape[1] * w_shape[0] >= MIN_WORK[ndim]
         and block_bytes(x_shape, w_shape, padding, dtype) <= algorithms.WORKSPACE_BYTES
     )
+
+
+def applies_to_weight_gradient(x_shape, w_shape, stride, dilation, groups: int, padding, dtype) -> bool:
+    """Whether ``grad_weight_winograd`` is the algorithm of choice for the weight gradient: where
+    ``applies`` holds, and for a 2-d batch from WEIGHT_GRADIENT_MIN_TILES tiles (2×2) in the batch on."""
+    if not applies(x_shape, w_shape, stride, dilation, groups, padding, dtype):
+        return False
+    if len(w_shape) != 4 or x_shape[0] == 1:
+        return True
+    return x_shape[0] * math.prod(tile_counts(x_shape[2:], padding)) >= WEIGHT_GRADIENT_MIN_TILES
 
 
 def transform_kernel(w: np.ndarray, outputs=None) -> np.ndarray:
