@@ -1027,6 +1027,30 @@ def test_blocks_run_once_each_in_the_workers_and_the_calling_thread(monkeypatch:
     assert sorted(done) == list(range(6))
 
 
+def test_a_call_does_not_wait_for_busy_workers_once_the_calling_thread_has_run_every_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every pool worker busy elsewhere, the calling thread runs all the blocks itself and returns at
+    once: the helpers it handed out, not started yet, are cancelled rather than waited for."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    algorithms._run_blocks(lambda start, stop: None, 2, 1)  # the pool exists
+    release = threading.Event()
+    busy = [algorithms._pool.submit(release.wait, 5.0) for _ in range(algorithms._pool._max_workers)]
+    done: list[int] = []
+    try:
+        began = time.perf_counter()
+        algorithms._run_blocks(lambda start, stop: done.append(start), 4, 1)
+        elapsed = time.perf_counter() - began
+    finally:
+        release.set()
+        for future in busy:
+            future.result()
+    assert sorted(done) == [0, 1, 2, 3]
+    assert elapsed < 1.0
+    algorithms._run_blocks(lambda start, stop: done.append(start), 4, 1)  # the pool still works
+    assert sorted(done) == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
 def test_threads_making_their_first_parallel_call_at_once_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two threads that both find no pool start exactly one between them, and both use it."""
     started: list[object] = []
