@@ -115,6 +115,19 @@ def channel_sums(block: np.ndarray) -> np.ndarray:
     return (np.ones(batch) @ flat).reshape(channels, positions).sum(axis=1)
 
 
+def channel_dots(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Σ over samples and positions per channel of first · second, two (N, C, M) blocks, accumulated in
+    float64 across the lines of M positions. From SMALL_PLANE positions on, each line's sum of products is
+    one BLAS dot product (a batch of (1 × M) · (M × 1) products), which reads both lines once and writes
+    nothing: against the product into scratch and ``channel_sums`` of it, (8, 1, 12544) 42.9 → 11.7 µs,
+    (8, 64, 196) 52.4 → 19.1 µs. Below, ``channel_sums`` of the product."""
+    batch, channels, positions = first.shape
+    if positions < SMALL_PLANE:
+        return channel_sums(first * second)
+    lines = np.matmul(first[..., None, :], second[..., :, None])  # (N, C, 1, 1)
+    return lines.reshape(batch, channels).sum(axis=0, dtype=np.float64)
+
+
 def channel_rows(vector: np.ndarray, block: np.ndarray) -> np.ndarray:
     """A per-channel vector shaped to broadcast against an (N, C, M) block: as (C, M) rows of repeated
     values when there are several samples, so that an elementwise operation runs NumPy's loop over two
@@ -194,7 +207,7 @@ class BatchNorm(Function):
                 mean = (channel_sums(block) / (block.shape[0] * block.shape[2])).astype(compute)
                 centered = np.subtract(block, channel_rows(mean, block))
                 statistics[0, c0:c1] = mean
-                statistics[1, c0:c1] = channel_sums(np.square(centered)) / (block.shape[0] * block.shape[2])
+                statistics[1, c0:c1] = channel_dots(centered, centered) / (block.shape[0] * block.shape[2])
             inverse_std[c0:c1] = 1 / np.sqrt(statistics[1, c0:c1] + eps)
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
             target = out[:, c0:c1] if x.dtype == compute else np.empty(block.shape, compute)  # float16: rounded once
@@ -242,8 +255,7 @@ class BatchNorm(Function):
             scale = inverse_std[c0:c1] if weight is None else inverse_std[c0:c1] * weight[c0:c1]
             if ctx.training or weight_grad:  # Σ g·x̂: the weight gradient, and a term of dx in training
                 centered = np.subtract(shaped[:, c0:c1], channel_rows(mean[c0:c1], block_g))
-                product = np.multiply(block_g, centered, out=np.empty_like(centered))
-                sums[1, c0:c1] = channel_sums(product) * inverse_std[c0:c1]
+                sums[1, c0:c1] = channel_dots(block_g, centered) * inverse_std[c0:c1]
             if out is None:
                 return
             if not ctx.training:  # dx = weight/σ · g
@@ -253,8 +265,8 @@ class BatchNorm(Function):
             k = sums[1, c0:c1] * inverse_std[c0:c1] / count
             target = out[:, c0:c1] if x.dtype == compute else np.empty_like(centered)
             np.subtract(block_g, channel_rows(sums[0, c0:c1] / count, block_g), out=target)
-            np.multiply(centered, channel_rows(k, centered), out=product)
-            target -= product
+            centered *= channel_rows(k, centered)  # no longer needed as it was
+            target -= centered
             target *= channel_rows(scale, target)
             if x.dtype != compute:
                 out[:, c0:c1] = target
