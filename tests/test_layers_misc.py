@@ -1,5 +1,6 @@
 """Linear, Identity, Flatten, Unflatten, Dropout and Upsample / F.interpolate against torch."""
 
+import importlib
 import math
 
 import numpy as np
@@ -52,6 +53,37 @@ def test_a_large_linear_runs_on_the_thread_pool_and_matches_torch(input_shape, w
     arrays = [randn(*input_shape, dtype=dtype), randn(*weight_shape, dtype=dtype, seed=1), randn(weight_shape[0], dtype=dtype, seed=2)]
     check_against_torch(F.linear, TF.linear, arrays, dtype)
     assert len(pooled) >= 3 and all(pooled) == (algorithms.THREADS > 1)
+
+
+def test_a_mid_sized_linear_runs_on_one_blas_thread_and_matches_torch(monkeypatch):
+    """Between OpenBLAS's own threading threshold and PARALLEL_WORK multiply-adds, each product runs in the
+    calling thread with BLAS held to one thread (no BLAS thread left spinning) and still matches torch."""
+    import contextlib
+
+    from npconv.conv import algorithms
+    linear_module = importlib.import_module("npconv.nn.functional.linear")
+
+    input_shape, weight_shape = (8, 512), (1000, 512)
+    work = math.prod(input_shape) * weight_shape[0]
+    assert linear_module.BLAS_THREADED_WORK <= work < algorithms.PARALLEL_WORK
+    limits = []
+    original = algorithms.one_blas_thread
+
+    @contextlib.contextmanager
+    def recording():
+        with original():
+            if algorithms.THREADS > 1:
+                from threadpoolctl import threadpool_info
+
+                limits.append({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+            else:
+                limits.append({1})
+            yield
+
+    monkeypatch.setattr(algorithms, "one_blas_thread", recording)
+    arrays = [randn(*input_shape, dtype=np.float32), randn(*weight_shape, dtype=np.float32, seed=1)]
+    check_against_torch(F.linear, TF.linear, arrays, np.float32)
+    assert len(limits) == 3 and all(threads == {1} for threads in limits)
 
 
 @pytest.mark.parametrize("bias", [True, False])

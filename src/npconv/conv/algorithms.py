@@ -240,6 +240,19 @@ def single_threaded_blas(work: float) -> Iterator[None]:
         _blas.limited = False
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Within this context BLAS uses one thread (through threadpoolctl when installed; otherwise, and inside
+    ``single_threaded_blas``, nothing changes): for a product too small for the pool that should not leave
+    OpenBLAS's threads spinning beside it (see ``nn.functional.linear.matrix_product``)."""
+    controller = _blas_controller() if THREADS > 1 else False
+    if not controller or getattr(_blas, "limited", False):
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
+
+
 def parallel_matmul(
     a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, bias: np.ndarray | None = None
 ) -> np.ndarray:

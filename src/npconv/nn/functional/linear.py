@@ -15,14 +15,27 @@ from ._common import as_input
 __all__ = ["linear"]
 
 
+# From this many multiply-adds OpenBLAS runs a product on its own threads (its GEMM threading threshold,
+# 65536 · 4), which then spin for about 0.1 s.
+BLAS_THREADED_WORK = 1 << 18
+
+
 def matrix_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a · b for a 2-d ``a`` and ``b``: from PARALLEL_WORK multiply-adds on the thread pool as
-    single-threaded BLAS calls (``algorithms.parallel_matmul``), like the convolutions of a batch, instead of
-    on BLAS's own threads. Those spin for about 0.1 s after a call and then compete with the pool for the
-    cores: after a ResNet-18's 512 → 1000 classifier at batch 32 (16 M multiply-adds), the whole backward
-    pass of its convolutions ran beside a spinning BLAS thread."""
-    with algorithms.single_threaded_blas(a.shape[0] * a.shape[1] * b.shape[1]):
-        return algorithms.parallel_matmul(a, b)
+    """a · b for a 2-d ``a`` and ``b``, never leaving BLAS's own threads spinning: they spin for about 0.1 s
+    after a call and then compete with the thread pool for the cores, so that a network's classifier slowed
+    the convolutions after it (the whole backward pass of ResNet-18's at batch 32; its next inference at
+    batch 4 on 112², 133 against 85 ms). From PARALLEL_WORK multiply-adds on the pool as single-threaded BLAS
+    calls (``algorithms.parallel_matmul``), like the convolutions of a batch; from BLAS_THREADED_WORK on one
+    BLAS thread in the calling thread ((64, 256)·(256, 128): 77 against 70 µs on BLAS's threads, 198 split
+    over the pool; (8, 512)·(512, 1000): 448 against 184 µs)."""
+    work = a.shape[0] * a.shape[1] * b.shape[1]
+    if work >= algorithms.PARALLEL_WORK:
+        with algorithms.single_threaded_blas(work):
+            return algorithms.parallel_matmul(a, b)
+    if work >= BLAS_THREADED_WORK:
+        with algorithms.one_blas_thread():
+            return np.matmul(a, b)
+    return np.matmul(a, b)
 
 
 class Linear(Function):
