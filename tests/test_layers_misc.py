@@ -23,7 +23,8 @@ def randn(*shape, dtype=np.float64, seed=0):
 @pytest.mark.parametrize(
     ("input_shape", "weight_shape", "bias"),
     [((4, 5), (3, 5), True), ((4, 5), (3, 5), False), ((5,), (3, 5), True), ((2, 3, 5), (4, 5), True),
-     ((4, 5), (5,), False), ((0, 5), (3, 5), True), ((4, 5), (3, 5), "broadcast")],
+     ((4, 5), (5,), False), ((0, 5), (3, 5), True), ((4, 0), (3, 0), True), ((2, 3, 0), (4, 0), False),
+     ((4, 5), (3, 5), "broadcast")],
 )
 def test_functional_linear_matches_torch(input_shape, weight_shape, bias, dtype):
     arrays = [randn(*input_shape, dtype=dtype), randn(*weight_shape, dtype=dtype, seed=1)]

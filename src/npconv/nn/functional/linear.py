@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,8 @@ class Linear(Function):
         ctx.save_for_backward(x, weight)
         ctx.bias_shape = None if bias is None else bias.shape
         if weight.ndim == 2:
-            out = matrix_product(x.reshape(-1, x.shape[-1]), weight.T).reshape(*x.shape[:-1], weight.shape[0])
+            rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+            out = matrix_product(rows, weight.T).reshape(*x.shape[:-1], weight.shape[0])
         else:
             out = np.matmul(x, weight)
         return out + bias if bias is not None else out
@@ -56,12 +58,12 @@ class Linear(Function):
         x, weight = ctx.saved_tensors
         grad_x = grad_w = grad_b = None
         # x (…, in), W (out, in), g (…, out):  dx = g·W,  dW = gᵀ·x summed over every leading axis.
-        matrix_w = weight.reshape(-1, weight.shape[-1])
-        grad_rows = grad.reshape(-1, matrix_w.shape[0])
+        matrix_w = weight if weight.ndim == 2 else weight.reshape(1, weight.shape[0])
+        grad_rows = grad.reshape(math.prod(x.shape[:-1]), matrix_w.shape[0])
         if ctx.needs_input_grad[0]:
             grad_x = matrix_product(grad_rows, matrix_w).reshape(x.shape)
         if ctx.needs_input_grad[1]:
-            grad_w = matrix_product(grad_rows.T, x.reshape(-1, x.shape[-1])).reshape(weight.shape)
+            grad_w = matrix_product(grad_rows.T, x.reshape(grad_rows.shape[0], x.shape[-1])).reshape(weight.shape)
         if ctx.needs_input_grad[2]:
             grad_b = unbroadcast(grad, ctx.bias_shape)
         return grad_x, grad_w, grad_b
