@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Mapping
 
 # mallopt(3)'s parameter numbers (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -36,7 +37,7 @@ LARGEST_MMAP_THRESHOLD = 32 * 2**20
 MALLOC_VARIABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
-def allocator_chosen_by_environment(environment: dict[str, str] | os._Environ = os.environ) -> bool:
+def allocator_chosen_by_environment(environment: Mapping[str, str] = os.environ) -> bool:
     """Whether the environment sets any of glibc's malloc parameters (``MALLOC_*_`` variables or
     ``glibc.malloc.`` tunables)."""
     return any(name in environment for name in MALLOC_VARIABLES) or "glibc.malloc." in environment.get(
