@@ -46,11 +46,9 @@ class Linear(Function):
     def forward(ctx: Context, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
         ctx.save_for_backward(x, weight)
         ctx.bias_shape = None if bias is None else bias.shape
-        if weight.ndim == 2:
-            rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
-            out = matrix_product(rows, weight.T).reshape(*x.shape[:-1], weight.shape[0])
-        else:
-            out = np.matmul(x, weight)
+        rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+        columns = weight.T if weight.ndim == 2 else weight[:, None]
+        out = matrix_product(rows, columns).reshape(*x.shape[:-1], *weight.shape[:-1])
         return out + bias if bias is not None else out
 
     @staticmethod
