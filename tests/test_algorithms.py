@@ -37,6 +37,7 @@ ALGORITHM_NAMES = [
     "PairedPhases",
     "conv_im2col",
     "conv_im2col_by_shares",
+    "conv_im2col_by_samples",
     "conv_dense_map",
     "conv_im2col_by_groups",
     "conv_polyphase",
@@ -1482,8 +1483,10 @@ def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, 
         groups = kwargs["groups"]
         expected = [min(per_task, groups - g0) for g0 in range(0, groups, per_task)] * input_shape[0]
         assert sorted(products) == sorted(expected)
-    else:
-        assert spy == {"conv_im2col"}  # 42 positions: the samples side by side, on the pool too
+    elif pooled:  # 42 positions a sample: tasks of whole samples side by side
+        assert spy == {"conv_im2col", "conv_im2col_by_samples"}
+    else:  # the block's samples side by side
+        assert spy == {"conv_im2col"}
 
 
 # name, transposed, input, weight (torch layout), keyword arguments, IM2COL_SHARE_COLUMNS, and the padded
@@ -1503,7 +1506,7 @@ IM2COL_SHARE_CASES = [
     # outputs, 3 rows a task (24 columns), split evenly: 3, 3, 3, 1
     ("cropping", True, (2, 5, 14, 12), (5, 3, 3, 3), {"padding": 3}, 24, [5, 5, 5, 3]),
     ("whole samples", False, (2, 5, 9, 8), (3, 5, 3, 3), {"padding": 1}, 72, [11]),
-    # fewer positions a sample than IM2COL_SHARE_COLUMNS: blocks of samples unfolded at once instead
+    # fewer positions a sample than IM2COL_SHARE_COLUMNS: tasks of whole samples instead
     ("few positions", False, (2, 5, 9, 8), (3, 5, 3, 3), {"padding": 1}, 73, None),
 ]
 
@@ -1540,10 +1543,102 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
     assert ours.shape == expected.shape
     assert relative_error(ours, expected) < 1e-12
     if heights is None:
-        assert "conv_im2col" in spy and "conv_im2col_by_shares" not in spy
+        assert "conv_im2col_by_samples" in spy and "conv_im2col_by_shares" not in spy
         return
     assert "conv_im2col_by_shares" in spy
     assert sorted(padded_rows) == sorted(heights * input_shape[0])
+
+
+# name, transposed, input, weight (torch layout), keyword arguments, IM2COL_SAMPLES_COLUMNS, and the samples of
+# each task (fewer positions a sample than IM2COL_SHARE_COLUMNS; two workers)
+IM2COL_SAMPLES_CASES = [
+    # 3 × 4 positions, 30 columns a task: 3 samples
+    ("2-d strided, padded", False, (7, 5, 6, 8), (6, 5, 3, 2), {"stride": 2, "padding": (1, 0)}, 30, [3, 3, 1]),
+    # one sample a task: its product straight into y
+    ("1-d dilated", False, (4, 3, 20), (5, 3, 3), {"padding": 2, "dilation": 2}, 1, [1, 1, 1, 1]),
+    # no more than a worker's part of the batch (3 of 5), then split evenly
+    ("3-d grouped", False, (5, 4, 3, 4, 2), (6, 2, 2, 3, 2), {"padding": 1, "groups": 2}, 10**6, [3, 2]),
+    # conv_transpose with more padding than the kernel reaches: a convolution that crops every side
+    ("cropping", True, (3, 5, 6, 5), (5, 3, 3, 3), {"padding": 3}, 10**6, [2, 1]),
+]
+
+
+@pytest.mark.parametrize("case", IM2COL_SAMPLES_CASES, ids=[case[0] for case in IM2COL_SAMPLES_CASES])
+def test_im2col_by_samples_matches_torch(case, spy: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's im2col on the pool whose samples have fewer than IM2COL_SHARE_COLUMNS positions goes in
+    tasks of several whole samples, padded, unfolded side by side and multiplied in one product (one sample
+    a task: straight into y): the forward (with bias) equals torch's in float64 in 1-d, 2-d and 3-d, grouped,
+    strided, dilated and cropping, with up to IM2COL_SAMPLES_COLUMNS columns and a worker's part of the
+    batch a task."""
+    _, transposed, input_shape, weight_shape, kwargs, columns, samples = case
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "IM2COL_SAMPLES_COLUMNS", columns)
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 1 << 20)  # no group alone in a worker's workspace share
+    monkeypatch.setattr(algorithms, "GROUP_SCRATCH_BYTES", 0)
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    expected = getattr(torch_functional, name)(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()
+    blocks: list[int] = []
+    original = algorithms.pad_zeros
+
+    def recording(block, padding):
+        if on_the_pool():
+            blocks.append(block.shape[0])
+        return original(block, padding)
+
+    monkeypatch.setattr(algorithms, "pad_zeros", recording)
+    monkeypatch.setattr(algorithms, "unfolds_by_groups", lambda *args: False)
+    with npconv.no_grad():
+        ours = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
+    assert "conv_im2col_by_samples" in spy and "conv_im2col_by_shares" not in spy
+    assert ours.shape == expected.shape
+    assert relative_error(ours, expected) < 1e-12
+    assert sorted(blocks) == sorted(samples)
+
+
+@pytest.mark.parametrize(
+    ("transposed_min", "columns", "blocks"),
+    [
+        (10**6, 30, [3, 1, 3]),  # dW += g (O, n·P) · columnsᵀ; each worker's 4 and 3 samples, 3 at a time
+        (1, 30, [3, 1, 3]),  # dWᵀ += columns (C·Πk, n·P) · gᵀ
+        (10**6, 1, [1] * 7),
+    ],
+)
+def test_weight_gradient_of_few_positions_takes_samples_side_by_side(
+    transposed_min: int, columns: int, blocks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With fewer than IM2COL_SHARE_COLUMNS positions a sample, the weight gradient on the pool contracts
+    over a few samples side by side at a time (up to IM2COL_SAMPLES_COLUMNS columns) in either orientation:
+    weight and bias gradients equal torch's in float64."""
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "IM2COL_SAMPLES_COLUMNS", columns)
+    monkeypatch.setattr(algorithms, "GRAD_WEIGHT_TRANSPOSED_MIN", transposed_min)
+    x, w, b = make_arrays((7, 5, 6, 8), (6, 5, 3, 2), False, 1, np.float64)
+    kwargs = {"stride": 2, "padding": (1, 0)}  # 3 × 4 positions a sample
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    recorded: list[int] = []
+    original = algorithms.pad_zeros
+
+    def recording(block, padding):
+        recorded.append(block.shape[0])
+        return original(block, padding)
+
+    original_grad_weight = algorithms.grad_weight
+
+    def grad_weight(*args, **kwargs_):
+        monkeypatch.setattr(algorithms, "pad_zeros", recording)
+        try:
+            return original_grad_weight(*args, **kwargs_)
+        finally:
+            monkeypatch.setattr(algorithms, "pad_zeros", original)
+
+    monkeypatch.setattr(algorithms, "grad_weight", grad_weight)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    assert sorted(recorded) == sorted(blocks)
+    for mine, theirs in zip(ours[2:], reference[2:]):
+        assert relative_error(mine, theirs) < 1e-12
 
 
 @pytest.mark.parametrize(

@@ -466,13 +466,15 @@ def parallel_channels(function: Callable[[int, int], None], channels: int) -> No
     _run_blocks(function, channels, max(1, math.ceil(channels / THREADS)))
 
 
-# Below this many output positions per sample, im2col's forward and weight gradient take one product over a
-# block's samples side by side (``unfold(..., side_by_side=True)``) instead of one per sample: a product per
-# sample reads all of w for a few columns, and the weight gradient's contraction over a few positions
-# rewrites the whole kernel-sized sum for every sample (3×3, 512 channels at 1², batch 32: forward 8.4 → 3.9
-# ms; weight gradient, single-threaded, 211 → 8.6 ms; at 2², 256 channels, 16.0 → 6.3; at 4², 128: 6.6 →
-# 5.9; at 7², 256, batch 16: 32.5 → 29.5; at 8², 64: 5.6 against 6.1, and from 14² on one product per
-# sample is faster).
+# Below this many output positions per sample, im2col's forward off the pool and the 1×…×1 forward and weight
+# gradient take one product over a block's samples side by side (``unfold(..., side_by_side=True)``) instead
+# of one per sample: a product per sample reads all of w for a few columns, and the weight gradient's
+# contraction over a few positions rewrites the whole kernel-sized sum for every sample (3×3, 512 channels
+# at 1², batch 32: forward 8.4 → 3.9 ms; weight gradient, single-threaded, 211 → 8.6 ms; at 2², 256
+# channels, 16.0 → 6.3; at 4², 128: 6.6 → 5.9; at 7², 256, batch 16: 32.5 → 29.5; at 8², 64: 5.6 against
+# 6.1, and from 14² on one product per sample was faster with the whole block side by side). On the pool
+# im2col's forward, and its weight gradient everywhere, take a few samples side by side at a time instead
+# (``side_by_side_samples``), up to IM2COL_SHARE_COLUMNS positions a sample.
 SIDE_BY_SIDE_MAX = 64
 
 
@@ -1153,7 +1155,8 @@ def conv_im2col(
     """Unfold blocks of samples into (n, G, C/G·Πk, Πout) matrices and multiply by the (G, O/G, C/G·Πk)
     weight matrix straight into y's layout (+ bias); blocks keep the unfolded matrix within
     ``WORKSPACE_BYTES`` (a single sample too large for it is split along its first output dimension). A batch
-    on the pool with at least IM2COL_SHARE_COLUMNS positions a sample goes by ``conv_im2col_by_shares``."""
+    on the pool goes in tasks: by ``conv_im2col_by_shares`` with at least IM2COL_SHARE_COLUMNS positions a
+    sample, else by ``conv_im2col_by_samples``."""
     batch, channels = x.shape[:2]
     out_channels, per_group, *kernel = w.shape
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
@@ -1167,8 +1170,11 @@ def conv_im2col(
     biases = grouped_bias(bias, groups)
     weights = w.reshape(groups, out_channels // groups, depth)
     out_spatial = shape[2:]
-    if on_the_pool() and batch > 1 and math.prod(out_spatial) >= IM2COL_SHARE_COLUMNS:
-        conv_im2col_by_shares(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
+    if on_the_pool() and batch > 1:
+        if math.prod(out_spatial) >= IM2COL_SHARE_COLUMNS:
+            conv_im2col_by_shares(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
+        else:
+            conv_im2col_by_samples(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
         return y
     rows = out_spatial[0]
     row_bytes = channels * math.prod(kernel) * math.prod(out_spatial[1:]) * x.itemsize
@@ -1277,11 +1283,14 @@ def conv_dense_map(
 
 
 # Scratch of one ``conv_im2col_by_shares`` task: the unfolded matrix of a block of one sample's output rows,
-# of at least IM2COL_SHARE_COLUMNS positions. Samples with fewer positions than that unfold in blocks of
-# samples instead (their tasks' fixed costs lost: the stem on (32, 3, 32²), 256 positions a sample, 7.2
-# against 9.7 ms; ResNet 3×3 stride 2 at 28², 784 positions, level).
+# of at least IM2COL_SHARE_COLUMNS positions. Samples with fewer positions than that go several to a task
+# instead (``conv_im2col_by_samples``: a task of one sample's rows lost to its fixed costs, the stem on
+# (32, 3, 32²), 256 positions a sample, 7.2 against 9.7 ms).
 IM2COL_SHARE_BYTES = 1 << 21
 IM2COL_SHARE_COLUMNS = 1024
+# A ``conv_im2col_by_samples`` task takes samples side by side up to this many columns (and
+# IM2COL_SHARE_BYTES of scratch).
+IM2COL_SAMPLES_COLUMNS = 2048
 
 
 def conv_im2col_by_shares(
@@ -1330,6 +1339,68 @@ def conv_im2col_by_shares(
                 target += biases
 
     _run_blocks(work, batch * row_blocks, 1)
+
+
+def side_by_side_samples(positions: int, sample_bytes: int) -> int:
+    """Samples to unfold side by side for one product: up to IM2COL_SAMPLES_COLUMNS columns and
+    IM2COL_SHARE_BYTES of unfolded matrix, at least one sample."""
+    per_block = min(-(-IM2COL_SAMPLES_COLUMNS // max(positions, 1)), IM2COL_SHARE_BYTES // max(sample_bytes, 1))
+    return max(1, per_block)
+
+
+def samples_per_task(batch: int, positions: int, sample_bytes: int) -> int:
+    """Samples a ``conv_im2col_by_samples`` task takes: ``side_by_side_samples``, no more than a worker's
+    part of the batch, the batch split evenly."""
+    per_task = max(1, min(side_by_side_samples(positions, sample_bytes), -(-batch // THREADS)))
+    return -(-batch // -(-batch // per_task))
+
+
+def conv_im2col_by_samples(
+    x: np.ndarray,
+    weights: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    biases: np.ndarray | None,
+    y: np.ndarray,
+) -> None:
+    """im2col for a batch on the pool whose samples have few positions: each task pads a block of whole
+    samples (``samples_per_task``), unfolds them side by side into its worker's scratch, (C/G·Πk, n·Πout)
+    per group, and multiplies that by the (G, O/G, C/G·Πk) weights in one product, whose columns (plus the
+    bias) are then copied into the block's samples of y while in cache; a block of one sample is multiplied
+    straight into y."""
+    batch = y.shape[0]
+    groups, per_out, depth = weights.shape
+    positions = math.prod(y.shape[2:])
+    per_task = samples_per_task(batch, positions, groups * depth * positions * y.itemsize)
+    ndim = len(kernel)
+    order = (1, *range(2 + ndim, 2 + 2 * ndim), 0, *range(2, 2 + ndim))  # (C, *kernel, n, *out)
+    flat = y.reshape(batch, groups, per_out, positions)
+
+    def work(start: int, stop: int) -> None:
+        scratch = np.empty(groups * depth * per_task * positions, dtype=y.dtype)
+        products = np.empty((groups, per_out, per_task * positions), dtype=y.dtype) if per_task > 1 else None
+        for task in range(start, stop):
+            n0 = task * per_task
+            n1 = min(batch, n0 + per_task)
+            windows = window_view(pad_zeros(x[n0:n1], padding), kernel, stride, dilation, 1)[:, 0].transpose(order)
+            columns = scratch[: windows.size].reshape(windows.shape)
+            np.copyto(columns, windows)
+            matrix = columns.reshape(groups, depth, -1)
+            if products is None:
+                target = flat[n0]
+                np.matmul(weights, matrix, out=target)
+                if biases is not None:
+                    target += biases
+                continue
+            block = products[:, :, : (n1 - n0) * positions]
+            np.matmul(weights, matrix, out=block)
+            if biases is not None:
+                block += biases
+            np.copyto(flat[n0:n1], block.reshape(groups, per_out, n1 - n0, positions).transpose(2, 0, 1, 3))
+
+    _run_blocks(work, -(-batch // per_task), 1)
 
 
 # Scratch of one ``conv_im2col_by_groups`` task: the unfolded matrices of a few groups of one sample, sized
@@ -2236,8 +2307,9 @@ def grad_weight_im2col(
 ) -> np.ndarray:
     """dW[g] = Σ_n g[n, g] (O/G, Πout) · columns[n, g]ᵀ (Πout, C/G·Πk), the columns unfolded per sample
     as in the forward pass; blocks of samples accumulate into one partial sum per block, with one product
-    per sample, or with fewer than SIDE_BY_SIDE_MAX positions one product over the block's samples side by
-    side (a contraction over samples and positions)."""
+    per sample, or with fewer than IM2COL_SHARE_COLUMNS positions one product over a few of the block's
+    samples side by side at a time (``side_by_side_samples``: a contraction over their samples and
+    positions, (32, 3, 32²) * (64, 3, 7, 7) stride 2, forward+backward 16.3 → 14.8 ms)."""
     batch, channels = x.shape[:2]
     out_channels = g.shape[1]
     per_group = channels // groups
@@ -2259,13 +2331,21 @@ def grad_weight_im2col(
     transposed = getattr(_blas, "limited", False) and positions >= GRAD_WEIGHT_TRANSPOSED_MIN
     shape = (groups, depth, out_channels // groups) if transposed else (groups, out_channels // groups, depth)
 
+    side_by_side = side_by_side_samples(positions, sample_bytes) if positions < IM2COL_SHARE_COLUMNS else 0
+
     def add_block(start: int, stop: int, partial: np.ndarray) -> None:
-        block = pad_zeros(x[start:stop], padding)
-        if positions < SIDE_BY_SIDE_MAX:  # the block's samples side by side: one contraction over all
-            columns = unfold(block, kernel, stride, dilation, side_by_side=True).reshape(groups, depth, -1)
-            wide_grads = np.ascontiguousarray(grads[start:stop].transpose(1, 2, 0, 3)).reshape(groups, out_channels // groups, -1)
-            partial += parallel_matmul(wide_grads, columns.swapaxes(-1, -2))
+        if side_by_side:  # a few samples side by side at a time: one long contraction over them all
+            for n0 in range(start, stop, side_by_side):
+                n1 = min(stop, n0 + side_by_side)
+                block = pad_zeros(x[n0:n1], padding)
+                columns = unfold(block, kernel, stride, dilation, side_by_side=True).reshape(groups, depth, -1)
+                wide_grads = np.ascontiguousarray(grads[n0:n1].transpose(1, 2, 0, 3)).reshape(groups, out_channels // groups, -1)
+                if transposed:
+                    partial += parallel_matmul(columns, wide_grads.swapaxes(-1, -2))
+                else:
+                    partial += parallel_matmul(wide_grads, columns.swapaxes(-1, -2))
             return
+        block = pad_zeros(x[start:stop], padding)
         columns = unfold(block, kernel, stride, dilation).reshape(stop - start, groups, depth, -1)
         for n in range(stop - start):
             if transposed:
