@@ -683,10 +683,12 @@ def test_float32_drops_taps_that_read_only_padding(input_shape, weight_shape, kw
     """float32 convolutions in 2-d and 3-d whose kernel has taps that read only zero padding compute without
     them: the same values and gradients as torch, and the dropped taps' weight gradients exactly 0."""
     kernels: list[tuple[int, ...]] = []
+    contiguous: list[bool] = []
     original = algorithms.valid_conv
 
     def recording(x, w, *args, **kwargs_):
         kernels.append(tuple(w.shape[2:]))
+        contiguous.append(w.flags.c_contiguous)
         return original(x, w, *args, **kwargs_)
 
     monkeypatch.setattr(algorithms, "SMALL_WORK", 0)
@@ -696,6 +698,8 @@ def test_float32_drops_taps_that_read_only_padding(input_shape, weight_shape, kw
     reference, g = torch_run(name, x, w, b, kwargs)
     ours = npconv_run(name, x, w, b, kwargs, g)
     assert kernels[0] == kept
+    if 1 < math.prod(kept) < math.prod(weight_shape[2:]):  # several live taps: copied tap by tap, contiguous
+        assert contiguous[0]
     for mine, theirs in zip(ours, reference):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(theirs).max())))
     if kept != weight_shape[2:]:

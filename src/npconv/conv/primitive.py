@@ -87,6 +87,17 @@ def live_taps_of_float32(x: np.ndarray, kernel: Sequence[int], stride, padding: 
         return algorithms.without_padding_taps(x.shape, tuple(kernel), tuple(stride), pads, tuple(dilation))
 
 
+def copy_by_taps(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """target[...] = source for two (O, C, *taps) kernels, one tap at a time; returns target. Either may be
+    a view of a larger kernel's live taps, whose last axis holds only a few of them: one copy of the whole
+    would run NumPy's inner loop over those few elements at a time, each tap's copy runs it along the
+    channels ((512, 256) channels, 2×2 of a 3×3 kernel's taps: 2.0 → 0.44 ms)."""
+    for tap in np.ndindex(*source.shape[2:]):
+        index = (slice(None), slice(None), *tap)
+        target[index] = source[index]
+    return target
+
+
 def conv_general(
     x: np.ndarray,
     w: np.ndarray,
@@ -112,6 +123,8 @@ def conv_general(
         live = live_taps_of_float32(x, w.shape[2:], stride, padding, rhs_dilation)
         if live is not None:
             w, padding = w[(slice(None), slice(None), *live[0])], live[1]
+            if math.prod(w.shape[2:]) > 1:  # (one tap left copies along the channels wherever it is needed)
+                w = copy_by_taps(np.empty(w.shape, dtype=w.dtype), w)
         if x.size * w.size <= algorithms.SMALL_WORK * w.shape[0]:
             return algorithms.conv_im2col_small(x, w, tuple(stride), tuple(padding), tuple(rhs_dilation), groups, bias)
     stride, rhs_dilation = tuple(stride), tuple(rhs_dilation)
@@ -250,7 +263,7 @@ def conv_general_grad_weight(
                 taps = [part.stop - part.start for part in live[0]]
                 kept = algorithms.grad_weight(x, grad_output, taps, stride, live[1], rhs_dilation, groups, sums)
                 result = np.zeros((*kept.shape[:2], *kernel), dtype=kept.dtype)
-                result[(slice(None), slice(None), *live[0])] = kept
+                copy_by_taps(result[(slice(None), slice(None), *live[0])], kept)
             if sums is not None:
                 bias[...] = sums
                 sums = None
