@@ -1578,8 +1578,7 @@ def test_im2col_by_samples_matches_torch(case, spy: set[str], monkeypatch: pytes
     monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "IM2COL_SAMPLES_COLUMNS", columns)
-    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 1 << 20)  # no group alone in a worker's workspace share
-    monkeypatch.setattr(algorithms, "GROUP_SCRATCH_BYTES", 0)
+    monkeypatch.setattr(algorithms, "unfolds_by_groups", lambda *args: False)  # the grouped case unfolds whole
     name = functional_name(transposed, len(input_shape) - 2)
     x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
     expected = getattr(torch_functional, name)(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()
@@ -1592,7 +1591,6 @@ def test_im2col_by_samples_matches_torch(case, spy: set[str], monkeypatch: pytes
         return original(block, padding)
 
     monkeypatch.setattr(algorithms, "pad_zeros", recording)
-    monkeypatch.setattr(algorithms, "unfolds_by_groups", lambda *args: False)
     with npconv.no_grad():
         ours = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
     assert "conv_im2col_by_samples" in spy and "conv_im2col_by_shares" not in spy
