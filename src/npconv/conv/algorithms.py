@@ -15,7 +15,8 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
   from one copy.
 * ``conv_im2col`` — everything else: unfold a block of samples into a (n, G, C/G·Πk, Πout) matrix and
   multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout; a batch on
-  the pool in tasks of a block of one sample's output rows, unfolded and multiplied while in cache.
+  the pool in tasks of a block of one sample's output rows, or of several whole samples side by side when
+  they have few positions, unfolded and multiplied while in cache.
 * ``conv_dense_map`` — a batch of planes no larger than the kernel (2 × 2 inputs to a 3×3): one dense
   (O·P_out × P_in·C) linear map gathered from the kernel, one product, no padding multiplied.
 * ``winograd`` and ``winograd_stride2`` (their own modules) — Winograd for 3×3 (3×3×3) kernels at stride 1
