@@ -1487,9 +1487,7 @@ def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, 
         groups = kwargs["groups"]
         expected = [min(per_task, groups - g0) for g0 in range(0, groups, per_task)] * input_shape[0]
         assert sorted(products) == sorted(expected)
-    elif pooled:  # 42 positions a sample: tasks of whole samples side by side
-        assert spy == {"conv_im2col", "conv_im2col_by_samples"}
-    else:  # the block's samples side by side
+    else:  # 42 positions a sample, side by side in blocks (a sample's matrix exceeds a worker's workspace share)
         assert spy == {"conv_im2col"}
 
 
@@ -1597,6 +1595,21 @@ def test_im2col_by_samples_matches_torch(case, spy: set[str], monkeypatch: pytes
     assert ours.shape == expected.shape
     assert relative_error(ours, expected) < 1e-12
     assert sorted(blocks) == sorted(samples)
+
+
+def test_im2col_sample_larger_than_a_workers_workspace_is_split_into_rows(spy: set[str], monkeypatch) -> None:
+    """A sample whose unfolded matrix does not fit a worker's part of the workspace is not taken whole by
+    ``conv_im2col_by_samples``: the batch goes by blocks of output rows instead, with torch's values."""
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    x, w, b = make_arrays((3, 5, 6, 8), (6, 5, 3, 2), False, 1, np.float64)
+    kwargs = {"stride": 2, "padding": (1, 0)}  # 3 × 4 positions, 5 · 6 rows of the unfold: 2880 bytes a sample
+    monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 2 * 2880 - 8)
+    expected = torch_functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()
+    with npconv.no_grad():
+        ours = F.conv2d(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
+    assert "conv_im2col" in spy and "conv_im2col_by_samples" not in spy
+    assert relative_error(ours, expected) < 1e-12
 
 
 @pytest.mark.parametrize(

@@ -1157,7 +1157,8 @@ def conv_im2col(
     weight matrix straight into y's layout (+ bias); blocks keep the unfolded matrix within
     ``WORKSPACE_BYTES`` (a single sample too large for it is split along its first output dimension). A batch
     on the pool goes in tasks: by ``conv_im2col_by_shares`` with at least IM2COL_SHARE_COLUMNS positions a
-    sample, else by ``conv_im2col_by_samples``."""
+    sample, else by ``conv_im2col_by_samples`` when a sample's unfolded matrix fits a worker's part of the
+    workspace."""
     batch, channels = x.shape[:2]
     out_channels, per_group, *kernel = w.shape
     shape = output_shape(x.shape, w.shape, stride, padding, dilation)
@@ -1171,15 +1172,16 @@ def conv_im2col(
     biases = grouped_bias(bias, groups)
     weights = w.reshape(groups, out_channels // groups, depth)
     out_spatial = shape[2:]
-    if on_the_pool() and batch > 1:
-        if math.prod(out_spatial) >= IM2COL_SHARE_COLUMNS:
-            conv_im2col_by_shares(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
-        else:
-            conv_im2col_by_samples(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
-        return y
     rows = out_spatial[0]
     row_bytes = channels * math.prod(kernel) * math.prod(out_spatial[1:]) * x.itemsize
     sample_bytes = row_bytes * rows
+    if on_the_pool() and batch > 1:
+        if math.prod(out_spatial) >= IM2COL_SHARE_COLUMNS:
+            conv_im2col_by_shares(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
+            return y
+        if sample_bytes <= WORKSPACE_BYTES // THREADS:  # (a larger sample is split into rows below)
+            conv_im2col_by_samples(x, np.ascontiguousarray(weights), kernel, stride, padding, dilation, biases, y)
+            return y
     if sample_bytes <= WORKSPACE_BYTES:
         step = _samples_per_block(batch, sample_bytes)
         for start in range(0, batch, step):
