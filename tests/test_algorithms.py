@@ -40,6 +40,7 @@ ALGORITHM_NAMES = [
     "conv_im2col_by_samples",
     "conv_dense_map",
     "conv_im2col_by_groups",
+    "conv_grouped_by_column_shifts",
     "conv_polyphase",
     "conv_col2im",
     "grad_weight_pointwise",
@@ -47,6 +48,7 @@ ALGORITHM_NAMES = [
     "grad_weight_depthwise_in_place",
     "grad_weight_depthwise_by_rows",
     "grad_weight_im2col",
+    "grad_weight_grouped_by_column_shifts",
     "grad_weight_polyphase",
     "conv_winograd",
     "grad_weight_winograd",
@@ -215,7 +217,15 @@ CASES = [
         (2, 6, 9, 8),
         (4, 3, 3, 2),
         {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
-        {"conv_im2col_by_groups", "conv_polyphase", "grad_weight_im2col"},
+        {"conv_grouped_by_column_shifts", "conv_polyphase", "grad_weight_grouped_by_column_shifts"},
+    ),
+    (
+        "grouped 1d",  # 1-d and 3-d grouped convolutions unfold a few groups at a time
+        False,
+        (2, 6, 11),
+        (9, 2, 3),
+        {"stride": 2, "padding": 1, "dilation": 2, "groups": 3},
+        {"conv_im2col_by_groups", "conv_col2im", "grad_weight_im2col"},
     ),
     # 2-d batches: the forward in F(4×2, 3×3) (``_transform_rows``), the input gradient in F(2×2, 3×3)
     (
@@ -373,7 +383,7 @@ CASES = [
         (2, 4, 7, 6),
         (6, 2, 3, 2),
         {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2), "groups": 2},
-        {"conv_im2col_small", "grad_weight_im2col"},
+        {"conv_im2col_small", "grad_weight_grouped_by_column_shifts"},
     ),
     ("small 1d", False, (1, 2, 9), (3, 2, 4), {"padding": "same"}, {"conv_im2col_small"}),
     ("small 3d cropped", False, (1, 2, 4, 3, 5), (2, 2, 2, 2, 2), {"padding": 1}, {"conv_im2col_small"}),
@@ -1450,9 +1460,11 @@ def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, 
     """Grouped convolutions unfold one sample's few groups at a time (forward and weight gradient), in tasks
     of as many groups as the scratch size allows: forward and all gradients equal torch's in float64 for any
     number of groups a task, on BLAS's threads and on the pool, and the whole-block unfold takes over when
-    one group's matrix is too large."""
+    one group's matrix is too large. (2-d grouped convolutions go by column shifts, tested below; here they
+    are held to the unfold, which 1-d and 3-d ones take.)"""
     _, input_shape, weight_shape, kwargs, per_task = case
     name = functional_name(False, len(input_shape) - 2)
+    monkeypatch.setattr(algorithms, "by_column_shifts", lambda *args: False)
     x, w, b = make_arrays(input_shape, weight_shape, False, kwargs["groups"], np.float64)
     reference, g = torch_run(name, x, w, b, kwargs)
     with npconv.no_grad():
@@ -1491,6 +1503,79 @@ def test_grouped_convolutions_unfold_a_few_groups_at_a_time(case, pooled: bool, 
         assert spy == {"conv_im2col"}
 
 
+# name, input, weight (torch layout), keyword arguments, groups a task takes (0: one group's planes exceed a
+# worker's share of the workspace, so the unfold takes the convolution instead)
+COLUMN_SHIFT_CASES = [
+    ("one group a task", (3, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 1),
+    ("three groups a task, a short last one", (2, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 3),
+    ("all groups in one task", (2, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 4),
+    # row stride 2 with dilation 1: tap rows 0 and 2 in row phase 0 (offsets 0 and 1), tap row 1 in phase 1
+    ("strided", (2, 6, 11, 10), (6, 2, 3, 3), {"stride": 2, "padding": 1, "groups": 3}, 2),
+    # row stride 3, dilation 2: tap rows at padded offsets 0, 2, 4 → phases 0, 2, 1; columns at stride 2
+    ("strided dilated asymmetric", (2, 8, 13, 12), (6, 4, 3, 2), {"stride": (3, 2), "padding": (2, 1), "dilation": 2, "groups": 2}, 1),
+    # a kernel wider than the input's columns reach from some outputs: columns of padding only
+    ("wide kernel", (1, 6, 5, 4), (9, 2, 2, 5), {"padding": (0, 3), "groups": 3}, 3),
+    ("planes too large for a worker", (2, 12, 7, 6), (8, 3, 3, 3), {"padding": 1, "groups": 4}, 0),
+]
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
+@pytest.mark.parametrize("case", COLUMN_SHIFT_CASES, ids=[case[0] for case in COLUMN_SHIFT_CASES])
+def test_grouped_convolutions_by_column_shifts(case, pooled: bool, spy: set[str], monkeypatch) -> None:
+    """2-d grouped convolutions copy a few groups of one sample kw times with their columns shifted and take
+    one product per tap row (forward and weight gradient): forward and all gradients equal torch's in
+    float64 for any number of groups a task, strided and dilated, on BLAS's threads and on the pool; each
+    task copies the groups it was given, and a group whose planes exceed a worker's share of the workspace
+    goes to the unfold."""
+    _, input_shape, weight_shape, kwargs, per_task = case
+    groups, kh, kw = kwargs["groups"], *weight_shape[2:]
+    x, w, b = make_arrays(input_shape, weight_shape, False, groups, np.float64)
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    with npconv.no_grad():
+        out_shape = F.conv2d(npconv.tensor(x), npconv.tensor(w), None, **kwargs).shape
+    padding = [kwargs["padding"]] * 2 if isinstance(kwargs["padding"], int) else kwargs["padding"]
+    stride = kwargs.get("stride", 1)
+    dilation = kwargs.get("dilation", 1)
+    layout = algorithms.ColumnShifts(
+        input_shape,
+        (kh, kw),
+        (stride,) * 2 if isinstance(stride, int) else stride,
+        [(p, p) for p in padding],
+        (dilation,) * 2 if isinstance(dilation, int) else dilation,
+        out_shape[2:],
+    )
+    group_bytes = weight_shape[1] * layout.channel_elements * x.itemsize
+    if per_task:
+        monkeypatch.setattr(algorithms, "COLUMN_SHIFTS_SCRATCH_BYTES", per_task * group_bytes)
+    else:  # too small for one group's planes (padded 9 × 8 · kw · 3 channels), large enough for its unfold
+        monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 9 * 8 * kw * weight_shape[1] * x.itemsize - 8)
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    filled: list[int] = []
+    original = algorithms.ColumnShifts.fill
+
+    def recording(self, buffer, source):
+        filled.append(source.shape[0])
+        return original(self, buffer, source)
+
+    monkeypatch.setattr(algorithms.ColumnShifts, "fill", recording)
+    spy.clear()  # (the output shape above came from a call of its own)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert mine.shape == theirs.shape, label
+        assert relative_error(mine, theirs) < 1e-12, label
+    if not per_task:
+        assert not spy & {"conv_grouped_by_column_shifts", "grad_weight_grouped_by_column_shifts"}
+        return
+    assert {"conv_grouped_by_column_shifts", "grad_weight_grouped_by_column_shifts"} <= spy
+    # the forward alone: each task copies per_task groups of one sample (fewer in the last)
+    filled.clear()
+    with npconv.no_grad():
+        F.conv2d(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs)
+    expected = [min(per_task, groups - g0) for g0 in range(0, groups, per_task)] * input_shape[0]
+    assert sorted(filled) == sorted(expected)
+
 # name, transposed, input, weight (torch layout), keyword arguments, IM2COL_SHARE_COLUMNS, and the padded
 # input rows of each task of a sample: (output rows − 1)·stride + dilation·(k − 1) + 1 of the first axis
 # (≥ SIDE_BY_SIDE_MAX positions a sample: fewer go side by side)
@@ -1525,8 +1610,9 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "IM2COL_SHARE_BYTES", 0)
     monkeypatch.setattr(algorithms, "IM2COL_SHARE_COLUMNS", columns)
-    if "groups" in kwargs:
+    if "groups" in kwargs:  # neither by groups (its unfold) nor by column shifts (2-d): a worker's share too small
         monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 2 * 17280 - 8)
+        monkeypatch.setattr(algorithms, "by_column_shifts", lambda *args: False)
     name = functional_name(transposed, len(input_shape) - 2)
     x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
     expected = getattr(torch_functional, name)(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()

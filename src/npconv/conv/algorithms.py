@@ -1476,6 +1476,129 @@ def conv_im2col_by_groups(
     return y
 
 
+# Scratch of one ``conv_grouped_by_column_shifts`` task: a few groups' column-shifted planes of one sample.
+COLUMN_SHIFTS_SCRATCH_BYTES = 1 << 21
+
+
+class ColumnShifts:
+    """The layout of ``conv_grouped_by_column_shifts``: per input channel of a sample, the padded plane copied
+    kw times, copy dx holding the inputs of tap column dx for every output column (padded column
+    o·s_w + dx·d_w at column o), and its rows split by the row stride into phases (padded row j·s_h + r at
+    row j of phase r), as (channel, kw, phases, rows, W_out). Tap row dy of output row h reads padded row
+    h·s_h + dy·d_h: row h + (dy·d_h) div s_h of phase (dy·d_h) mod s_h. So for each tap row the inputs of all
+    H_out·W_out outputs are one run of every (channel, dx) plane, and a group's Cg·kw planes form a matrix
+    (Cg·kw × H_out·W_out) in memory, whose rows are one plane apart: a product per tap row with the kernel's
+    (O/G × Cg·kw) slice of that row, where the unfold copies all kh·kw taps for one product."""
+
+    def __init__(self, x_shape: Sequence[int], kernel, stride, padding: Pairs, dilation, out: Sequence[int]) -> None:
+        height, width = x_shape[2:]
+        (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+        (top, _), (left, _) = padding
+        out_h, out_w = out
+        self.kernel, self.out = (kh, kw), (out_h, out_w)
+        offsets = [divmod(dy * dh, sh) for dy in range(kh)]  # (row offset, phase) of each tap row
+        self.phases = sorted({phase for _, phase in offsets})
+        self.taps = [(offset, self.phases.index(phase)) for offset, phase in offsets]
+        self.rows = out_h + max(offset for offset, _ in offsets)
+        # per (dx, phase) with any of x's elements: where they go in the plane, and which ones they are
+        self.fills = []
+        for dx in range(kw):
+            columns = phase_slices(width, left, sw, dx * dw, out_w)
+            for index, phase in enumerate(self.phases):
+                rows = phase_slices(height, top, sh, phase, self.rows)
+                if columns is not None and rows is not None:
+                    self.fills.append((dx, index, rows[0], columns[0], rows[1], columns[1]))
+        self.channel_elements = kw * len(self.phases) * self.rows * out_w
+
+    def buffer(self, groups: int, per_group: int, dtype) -> np.ndarray:
+        """Zeros for ``groups`` groups of ``per_group`` channels; the positions of the padding are never
+        written, so they stay zero from one block to the next."""
+        return np.zeros((groups, per_group, self.kernel[1], len(self.phases), self.rows, self.out[1]), dtype=dtype)
+
+    def fill(self, buffer: np.ndarray, source: np.ndarray) -> None:
+        """Copy ``source`` (groups, per group, H, W), a sample's channels, into the first groups of
+        ``buffer``."""
+        count = source.shape[0]
+        for dx, phase, rows, columns, source_rows, source_columns in self.fills:
+            buffer[:count, :, dx, phase, rows, columns] = source[:, :, source_rows, source_columns]
+
+    def matrices(self, buffer: np.ndarray, count: int, tap_row: int) -> np.ndarray:
+        """The (count, Cg·kw, H_out·W_out) matrices of tap row ``tap_row`` of the first ``count`` groups: a
+        view (the (channel, dx) planes are evenly spaced, channel = kw planes)."""
+        offset, phase = self.taps[tap_row]
+        start = buffer[:count, :, :, phase, offset:]
+        plane = buffer.strides[2]
+        shape = (count, buffer.shape[1] * buffer.shape[2], self.out[0] * self.out[1])
+        return as_strided(start, shape, (buffer.strides[0], plane, buffer.itemsize), writeable=False)
+
+
+def by_column_shifts(x_shape: Sequence[int], w_shape: Sequence[int], padding: Pairs, groups: int, itemsize: int) -> bool:
+    """Whether ``conv_grouped_by_column_shifts`` takes a convolution: 2-d, more than one group, no cropping,
+    and one group's planes within a worker's share of the workspace."""
+    if len(x_shape) != 4 or groups < 2 or any(lo < 0 or hi < 0 for lo, hi in padding):
+        return False
+    per_group, kw = w_shape[1], w_shape[3]
+    rows = [lo + size + hi for size, (lo, hi) in zip(x_shape[2:], padding)]
+    return per_group * kw * rows[0] * rows[1] * itemsize <= WORKSPACE_BYTES // THREADS
+
+
+def tap_row_kernels(w: np.ndarray, groups: int, dtype) -> np.ndarray:
+    """w (O, C/G, kh, kw) as (kh, G, O/G, C/G·kw): per tap row, each group's kernel with (channel, dx) in
+    the order of ``ColumnShifts.matrices``."""
+    out_channels, per_group, kh, kw = w.shape
+    split = w.astype(dtype, copy=False).reshape(groups, out_channels // groups, per_group, kh, kw)
+    return np.ascontiguousarray(split.transpose(3, 0, 1, 2, 4)).reshape(kh, groups, out_channels // groups, per_group * kw)
+
+
+def conv_grouped_by_column_shifts(
+    x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """A grouped 2-d convolution from column-shifted planes (``ColumnShifts``): each pool task copies a few
+    groups of one sample kw times (the unfold of the last axis alone) and multiplies each tap row's
+    (Cg·kw × H_out·W_out) matrix by that row's kernel, the kh products summed into y's rows (+ bias). The
+    unfold (``conv_im2col_by_groups``) writes kh·kw copies of every input for products of a few rows; these
+    planes are kw copies. Per spatial dim out = floor((lo + size + hi − d·(k − 1) − 1) / stride) + 1."""
+    batch, channels, height, width = x.shape
+    out_channels, per_group, kh, kw = w.shape
+    shape = output_shape(x.shape, w.shape, stride, padding, dilation)
+    if math.prod(shape) == 0 or per_group == 0:
+        return conv_im2col(x, w, stride, padding, dilation, groups, bias)
+    dtype = np.result_type(x, w)
+    y = np.empty(shape, dtype=dtype)
+    layout = ColumnShifts(x.shape, (kh, kw), stride, padding, dilation, shape[2:])
+    positions = shape[2] * shape[3]
+    kernels = tap_row_kernels(w, groups, dtype)
+    target = y.reshape(batch, groups, out_channels // groups, positions)
+    source = x.astype(dtype, copy=False).reshape(batch, groups, per_group, height, width)
+    biases = grouped_bias(bias, groups)
+    group_bytes = per_group * layout.channel_elements * y.itemsize
+    per_task = max(1, min(groups, COLUMN_SHIFTS_SCRATCH_BYTES // group_bytes))
+    chunks = math.ceil(groups / per_task)
+
+    def work(start: int, stop: int) -> None:
+        buffer = layout.buffer(per_task, per_group, dtype)
+        partial = np.empty((per_task, out_channels // groups, positions), dtype=dtype) if kh > 1 else None
+        for task in range(start, stop):
+            n, chunk = divmod(task, chunks)
+            g0, g1 = chunk * per_task, min(groups, (chunk + 1) * per_task)
+            layout.fill(buffer, source[n, g0:g1])
+            out = target[n, g0:g1]
+            np.matmul(kernels[0, g0:g1], layout.matrices(buffer, g1 - g0, 0), out=out)
+            for tap_row in range(1, kh):
+                sums = partial[: g1 - g0]
+                np.matmul(kernels[tap_row, g0:g1], layout.matrices(buffer, g1 - g0, tap_row), out=sums)
+                out += sums
+            if biases is not None:
+                out += biases[g0:g1]
+
+    tasks = batch * chunks
+    if getattr(_blas, "limited", False):
+        _run_blocks(work, tasks, max(1, math.ceil(tasks / (4 * THREADS))))
+    else:
+        work(0, tasks)
+    return y
+
+
 # Below this many multiply-adds per output channel a convolution is all call overhead: ``conv_im2col_small``
 # skips the blocking, the thread pool and the algorithm search.
 SMALL_WORK = 1 << 15
@@ -1627,6 +1750,8 @@ def valid_conv(
 
     if winograd_stride2.applies_downsampling(x.shape, w.shape, stride, padding, dilation, groups, np.result_type(x, w)):
         return winograd_stride2.conv_winograd_downsampling(x, w, padding, bias)
+    if by_column_shifts(x.shape, w.shape, padding, groups, x.itemsize):
+        return conv_grouped_by_column_shifts(x, w, stride, padding, dilation, groups, bias)
     if unfolds_by_groups(w.shape, output_shape(x.shape, w.shape, stride, padding, dilation), groups, x.itemsize):
         return conv_im2col_by_groups(x, w, stride, padding, dilation, groups, bias)
     return conv_im2col(x, w, stride, padding, dilation, groups, bias)
@@ -2382,6 +2507,41 @@ def grad_weight_im2col(
     return result.reshape(out_channels, per_group, *kernel)
 
 
+def grad_weight_grouped_by_column_shifts(
+    x: np.ndarray, g: np.ndarray, kernel, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """dW of a grouped 2-d convolution from the column-shifted planes of its forward (``ColumnShifts``):
+    dW[g, :, tap row dy] = Σ_n g[n, g] (O/G × H_out·W_out) · (the matrix of tap row dy)ᵀ, kh products per
+    group and sample (a few groups of one sample copied at a time), summed over the batch by
+    ``sum_over_samples``; with ``bias`` ((O,), written) also Σ g."""
+    batch, channels, height, width = x.shape
+    out_channels = g.shape[1]
+    per_group, (kh, kw) = channels // groups, kernel
+    dtype = np.result_type(x, g)
+    layout = ColumnShifts(x.shape, (kh, kw), stride, padding, dilation, g.shape[2:])
+    grads = g.reshape(batch, groups, out_channels // groups, -1)
+    source = x.reshape(batch, groups, per_group, height, width)
+    group_bytes = per_group * layout.channel_elements * x.itemsize
+    per_task = max(1, min(groups, COLUMN_SHIFTS_SCRATCH_BYTES // group_bytes))
+
+    def add_block(start: int, stop: int, partial: np.ndarray) -> None:
+        buffer = layout.buffer(per_task, per_group, x.dtype)
+        for n in range(start, stop):
+            for g0 in range(0, groups, per_task):
+                g1 = min(groups, g0 + per_task)
+                layout.fill(buffer, source[n, g0:g1])
+                for tap_row in range(kh):
+                    matrices = layout.matrices(buffer, g1 - g0, tap_row).swapaxes(-1, -2)
+                    partial[tap_row, g0:g1] += np.matmul(grads[n, g0:g1], matrices)
+
+    shape = (kh, groups, out_channels // groups, per_group * kw)
+    sums = None if bias is None else (g, bias)
+    result = sum_over_samples(batch, per_task * group_bytes, shape, dtype, add_block, sums)
+    # (kh, G, O/G, C/G, kw) → (O, C/G, kh, kw)
+    result = result.reshape(kh, groups, out_channels // groups, per_group, kw).transpose(1, 2, 3, 0, 4)
+    return np.ascontiguousarray(result).reshape(out_channels, per_group, kh, kw)
+
+
 def grad_weight(
     x: np.ndarray,
     g: np.ndarray,
@@ -2439,6 +2599,8 @@ def grad_weight(
 
     if winograd_stride2.applies_downsampling(x.shape, w_shape, stride, padding, dilation, groups, np.result_type(x, g)):
         return winograd_stride2.grad_weight_winograd_downsampling(x, g, padding, bias)
+    if by_column_shifts(x.shape, w_shape, padding, groups, x.itemsize):
+        return grad_weight_grouped_by_column_shifts(x, g, kernel, stride, padding, dilation, groups, bias)
     return grad_weight_im2col(x, g, kernel, stride, padding, dilation, groups, bias)
 
 
