@@ -13,6 +13,10 @@ dimension, out = (lo + size + hi − dilation·(kernel − 1) − 1) // stride +
   vectorised axpy operations per block), strided ones over the padded input's stride phases (stride 2
   along the last axis: whole rows as complex pairs), and the output phases of a zero-stuffed input all
   from one copy.
+* ``conv_grouped_by_column_shifts`` — grouped 2-d convolutions: each input channel copied kw times with its
+  columns shifted per tap column, so that every tap row's inputs of a group form one matrix in memory: kh
+  products per group, summed, where the unfold copies all kh·kw taps (1-d and 3-d ones unfold a few
+  groups at a time, ``conv_im2col_by_groups``).
 * ``conv_im2col`` — everything else: unfold a block of samples into a (n, G, C/G·Πk, Πout) matrix and
   multiply it by the (G, O/G, C/G·Πk) weight matrix, so the product lands in y's own layout; a batch on
   the pool in tasks of a block of one sample's output rows, or of several whole samples side by side when
