@@ -1576,6 +1576,23 @@ def test_grouped_convolutions_by_column_shifts(case, pooled: bool, spy: set[str]
     expected = [min(per_task, groups - g0) for g0 in range(0, groups, per_task)] * input_shape[0]
     assert sorted(filled) == sorted(expected)
 
+@pytest.mark.parametrize("per_group", [64, 65])
+def test_column_shifts_take_groups_of_few_channels(per_group: int, spy: set[str]) -> None:
+    """Groups whose tap-row products would contract over more than COLUMN_SHIFTS_MAX_DEPTH (channel, tap
+    column) pairs are unfolded instead; both paths equal torch's in float64."""
+    kwargs = {"padding": 1, "groups": 2}
+    x, w, b = make_arrays((2, 2 * per_group, 5, 6), (4, per_group, 3, 3), False, 2, np.float64)
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label
+    shifts = per_group * 3 <= algorithms.COLUMN_SHIFTS_MAX_DEPTH
+    assert ("grad_weight_grouped_by_column_shifts" in spy) == shifts
+    spy.clear()  # the forward alone (the input gradient's groups have 2 channels each)
+    with npconv.no_grad():
+        F.conv2d(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs)
+    assert spy == ({"conv_grouped_by_column_shifts"} if shifts else {"conv_im2col_by_groups"})
+
 # name, transposed, input, weight (torch layout), keyword arguments, IM2COL_SHARE_COLUMNS, and the padded
 # input rows of each task of a sample: (output rows − 1)·stride + dilation·(k − 1) + 1 of the first axis
 # (≥ SIDE_BY_SIDE_MAX positions a sample: fewer go side by side)

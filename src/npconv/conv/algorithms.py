@@ -1536,12 +1536,23 @@ class ColumnShifts:
         return as_strided(start, shape, (buffer.strides[0], plane, buffer.itemsize), writeable=False)
 
 
+# ``conv_grouped_by_column_shifts`` takes groups whose tap-row products contract over at most this many
+# (channel, dx) pairs. Forward against the unfold by groups, 3×3, batch 8, interleaved medians: 4 to 64
+# channels a group 0.79–0.94× (32 groups of 4 at 56², batch 4, 0.94×; 2 groups of 64 at 56² 0.85×); 128
+# channels a group 0.89× at 28² but 1.09× at 14², 256 at 14² 1.19×, 512 at 7² 1.31×, where the unfold's one
+# long contraction runs near BLAS's peak and kh shorter ones with their sums do not.
+COLUMN_SHIFTS_MAX_DEPTH = 192
+
+
 def by_column_shifts(x_shape: Sequence[int], w_shape: Sequence[int], padding: Pairs, groups: int, itemsize: int) -> bool:
-    """Whether ``conv_grouped_by_column_shifts`` takes a convolution: 2-d, more than one group, no cropping,
-    and one group's planes within a worker's share of the workspace."""
+    """Whether ``conv_grouped_by_column_shifts`` takes a convolution: 2-d, more than one group of at most
+    COLUMN_SHIFTS_MAX_DEPTH (channel, tap column) pairs, no cropping, and one group's planes within a
+    worker's share of the workspace."""
     if len(x_shape) != 4 or groups < 2 or any(lo < 0 or hi < 0 for lo, hi in padding):
         return False
     per_group, kw = w_shape[1], w_shape[3]
+    if per_group * kw > COLUMN_SHIFTS_MAX_DEPTH:
+        return False
     rows = [lo + size + hi for size, (lo, hi) in zip(x_shape[2:], padding)]
     return per_group * kw * rows[0] * rows[1] * itemsize <= WORKSPACE_BYTES // THREADS
 
