@@ -1436,6 +1436,16 @@ def group_windows(padded: np.ndarray, kernel, stride, dilation, groups: int) -> 
     return windows.transpose(0, 1, 2, *range(3 + ndim, 3 + 2 * ndim), *range(3, 3 + ndim))
 
 
+def run_group_tasks(work: Callable[[int, int], None], tasks: int) -> None:
+    """``work(start, stop)`` over a grouped convolution's tasks (a few groups of one sample each): within
+    ``single_threaded_blas`` on the pool, each worker taking a few tasks at a time, else in the calling
+    thread, whose products then run on BLAS's own threads."""
+    if getattr(_blas, "limited", False):
+        _run_blocks(work, tasks, max(1, math.ceil(tasks / (4 * THREADS))))
+    else:
+        work(0, tasks)
+
+
 def conv_im2col_by_groups(
     x: np.ndarray, w: np.ndarray, stride, padding: Pairs, dilation, groups: int, bias: np.ndarray | None = None
 ) -> np.ndarray:
@@ -1472,11 +1482,7 @@ def conv_im2col_by_groups(
             group_biases = None if biases is None else biases[g0:g1]
             parallel_matmul(weights[g0:g1], columns.reshape(g1 - g0, depth, positions), target[n, g0:g1], group_biases)
 
-    tasks = batch * chunks
-    if getattr(_blas, "limited", False):
-        _run_blocks(work, tasks, max(1, math.ceil(tasks / (4 * THREADS))))
-    else:
-        work(0, tasks)
+    run_group_tasks(work, batch * chunks)
     return y
 
 
@@ -1606,11 +1612,7 @@ def conv_grouped_by_column_shifts(
             if biases is not None:
                 out += biases[g0:g1]
 
-    tasks = batch * chunks
-    if getattr(_blas, "limited", False):
-        _run_blocks(work, tasks, max(1, math.ceil(tasks / (4 * THREADS))))
-    else:
-        work(0, tasks)
+    run_group_tasks(work, batch * chunks)
     return y
 
 
