@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import gc
 import math
 import os
 import threading
@@ -1325,6 +1326,102 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
     tensors = [npconv.tensor(x), npconv.tensor(w, requires_grad=True), npconv.tensor(b, requires_grad=True)]
     y = getattr(F, name)(*tensors, **kwargs)
     assert y.grad_fn is not None and y._node.ctx.transforms is None
+
+
+def winograd_for_small_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let Winograd take convolutions of a few channels and tiles."""
+    for threshold in ("MIN_CHANNELS", "MIN_WORK"):
+        monkeypatch.setattr(winograd, threshold, dict.fromkeys(getattr(winograd, threshold), 0))
+    monkeypatch.setattr(winograd, "MIN_TILES", dict.fromkeys(winograd.MIN_TILES, 1))
+    monkeypatch.setattr(winograd, "MIN_TILES_ONE_SAMPLE", 1)
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
+def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unchanged(
+    pooled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forward whose kernel needs no gradient (inference, a frozen layer) transforms a kernel once and
+    reuses the transform while the kernel's memory holds the same bits: changed in place by one element,
+    it is transformed again; a kernel that needs a gradient is transformed every time and not kept; the
+    entries go with the kernel's array and stay within REMEMBERED_BYTES. Every output and gradient equals
+    torch's in float64."""
+    winograd_for_small_shapes(monkeypatch)
+    monkeypatch.setattr(winograd, "REMEMBERED_MIN_PAIRS", 0)
+    remembered = winograd.RememberedTransforms()
+    monkeypatch.setattr(winograd, "REMEMBERED", remembered)
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    transformed: list[tuple[int, ...]] = []
+    original_transform = winograd.transform_kernel
+
+    def counting_transform(w, outputs=None):
+        transformed.append(w.shape)
+        return original_transform(w, outputs)
+
+    monkeypatch.setattr(winograd, "transform_kernel", counting_transform)
+    kwargs = {"padding": 1}
+    x, w, b = make_arrays((2, 6, 9, 8), (5, 6, 3, 3), False, 1, np.float64)
+    weight, bias = npconv.tensor(w.copy()), npconv.tensor(b)
+
+    def inference() -> np.ndarray:
+        with npconv.no_grad():
+            return F.conv2d(npconv.tensor(x), weight, bias, **kwargs).numpy()
+
+    def expected() -> np.ndarray:
+        return torch_functional.conv2d(*(torch.tensor(a) for a in (x, weight.numpy(), b)), **kwargs).numpy()
+
+    for calls in (1, 1, 1):
+        assert relative_error(inference(), expected()) < 1e-12
+        assert len(transformed) == calls
+    weight.numpy()[3, 2, 1, 0] += 0.5  # in place, as an optimizer step or ``weight.data[...] = ...`` would
+    assert relative_error(inference(), expected()) < 1e-12
+    assert len(transformed) == 2 and len(remembered.entries) == 1
+    weight.numpy()[3, 2, 1, 0] = -0.0 if weight.numpy()[3, 2, 1, 0] == 0.0 else 0.0  # any bit counts
+    inference()
+    assert len(transformed) == 3
+
+    # the same values in another array: an entry of its own, and both are kept
+    other = npconv.tensor(weight.numpy().copy())
+    with npconv.no_grad():
+        F.conv2d(npconv.tensor(x), other, bias, **kwargs)
+    assert len(transformed) == 4 and len(remembered.entries) == 2
+    inference()
+    assert len(transformed) == 4
+
+    # a frozen kernel under an input that needs a gradient: kept, and serving the input gradient too
+    reference, g = torch_run("conv2d", x, weight.numpy(), b, kwargs)
+    inputs = npconv.tensor(x, requires_grad=True)
+    y = F.conv2d(inputs, weight, bias, **kwargs)
+    y.backward(npconv.tensor(g))
+    assert relative_error(y.detach().numpy(), reference[0]) < 1e-12
+    assert relative_error(inputs.grad.numpy(), reference[1]) < 1e-12
+    assert len(transformed) == 4
+
+    # a kernel that needs a gradient: transformed on every call, nothing kept
+    trained = npconv.tensor(weight.numpy().copy(), requires_grad=True)
+    for calls in (5, 6):
+        ours = npconv_run("conv2d", x, trained.detach().numpy(), b, kwargs, g)
+        for mine, theirs in zip(ours, reference):
+            assert relative_error(mine, theirs) < 1e-12
+        assert len(transformed) == calls
+    F.conv2d(npconv.tensor(x), trained, bias, **kwargs)
+    assert len(transformed) == 7 and len(remembered.entries) == 2
+
+    # entries go with their kernel's array
+    del other
+    gc.collect()
+    assert len(remembered.entries) == 1
+    # and stay within REMEMBERED_BYTES, the least recently used dropped first
+    monkeypatch.setattr(winograd, "REMEMBERED_BYTES", remembered.bytes + 1)
+    second = npconv.tensor(w[::-1].copy())
+    for kernel in (second, weight, second):
+        with npconv.no_grad():
+            ours = F.conv2d(npconv.tensor(x), kernel, bias, **kwargs).numpy()
+        theirs = torch_functional.conv2d(*(torch.tensor(a) for a in (x, kernel.numpy(), b)), **kwargs).numpy()
+        assert relative_error(ours, theirs) < 1e-12
+        assert len(remembered.entries) == 1 and remembered.bytes <= winograd.REMEMBERED_BYTES
+    assert len(transformed) == 10
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])

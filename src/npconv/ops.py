@@ -531,8 +531,10 @@ class Convolution(Function):
             if b is not None:
                 y += b.reshape(1, -1, *([1] * (y.ndim - 2)))
         else:
-            # a Winograd forward keeps its kernel transform for the input gradient, which reuses it
-            ctx.transforms = winograd.KernelTransforms() if ctx.needs_input_grad[0] else None
+            # a Winograd forward keeps its kernel transform for the input gradient, which reuses it, and,
+            # when the kernel needs no gradient (inference, a frozen layer), for the next call as well
+            keep, remember = ctx.needs_input_grad[0], not ctx.needs_input_grad[1]
+            ctx.transforms = winograd.KernelTransforms(remember=remember) if keep or remember else None
             y = primitive.conv_general(x, kernel, *args, bias=b, transforms=ctx.transforms)
         ctx.save_for_backward(x, kernel)
         ctx.call = call

@@ -119,6 +119,8 @@ def conv_general(
     if compute_dtype is not None:
         x, w = x.astype(compute_dtype), w.astype(compute_dtype)
         bias = None if bias is None else bias.astype(compute_dtype)
+        if transforms is not None:  # w is a copy made for this call: nothing to remember it by
+            transforms.remember = False
     elif lhs_dilation.count(1) == len(lhs_dilation):  # no lhs dilation (the cheapest test on this per-call path)
         live = live_taps_of_float32(x, w.shape[2:], stride, padding, rhs_dilation)
         if live is not None:
