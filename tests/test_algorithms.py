@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -1065,6 +1066,26 @@ def test_a_call_does_not_wait_for_busy_workers_once_the_calling_thread_has_run_e
     assert elapsed < 1.0
     algorithms._run_blocks(lambda start, stop: done.append(start), 4, 1)  # the pool still works
     assert sorted(done) == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_a_call_keeps_nothing_of_its_blocks_once_it_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper cancelled while every worker was busy stays in the pool's queue until a worker takes it;
+    it then holds nothing of the call that handed it out, whose blocks' arrays are freed as the call
+    returns."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    algorithms._run_blocks(lambda start, stop: None, 2, 1)  # the pool exists
+    release = threading.Event()
+    busy = [algorithms._pool.submit(release.wait, 5.0) for _ in range(algorithms._pool._max_workers)]
+    scratch = np.zeros(1000)
+    freed = weakref.ref(scratch)
+    try:
+        algorithms._run_blocks(lambda start, stop, _scratch=scratch: _scratch.sum(), 4, 1)
+        del scratch
+        assert freed() is None
+    finally:
+        release.set()
+        for future in busy:
+            future.result()
 
 
 def test_threads_making_their_first_parallel_call_at_once_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,6 +168,9 @@ def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> 
             if _pool is None:
                 _pool = _start_pool()
     pending, lock, failed = iter(bounds), threading.Lock(), []
+    # emptied on return, so that a cancelled helper left in the pool's queue holds nothing of this call
+    # (its blocks' arrays are freed now, not when a worker next takes it from the queue)
+    work = [function]
 
     def take_blocks() -> None:
         while not failed:
@@ -176,7 +179,7 @@ def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> 
             if bound is None:
                 return
             try:
-                function(*bound)
+                work[0](*bound)
             except BaseException:
                 failed.append(True)  # the others stop after their current block
                 raise
@@ -193,6 +196,7 @@ def _run_blocks(function: Callable[[int, int], None], total: int, step: int) -> 
         # ``wait`` would wait for a worker to pick up even a cancelled helper
         started = [future for future in helpers if not future.cancel()]
         wait(started)
+        work.clear()
     for future in started:
         future.result()
 
