@@ -1313,10 +1313,10 @@ def test_winograd_input_gradient_reuses_the_forward_kernel_transform(
         forms.append(outputs)
         return original_transform(w, outputs)
 
-    def recording_block(padded, kernel, target, bias, slots=winograd.SLOTS):
+    def recording_block(padded, kernel, target, bias, slots=winograd.SLOTS, kept=None):
         reflected.append(slots == winograd.REFLECTED_SLOTS)
         forms.append(target.shape[3::2])
-        return original_block(padded, kernel, target, bias, slots)
+        return original_block(padded, kernel, target, bias, slots, kept)
 
     monkeypatch.setattr(winograd, "transform_kernel", counting_transform)
     monkeypatch.setattr(winograd, "_convolve_block", recording_block)
@@ -1443,6 +1443,102 @@ def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unch
         assert relative_error(ours, theirs) < 1e-12
         assert len(remembered.entries) == 1 and remembered.bytes <= winograd.REMEMBERED_BYTES
     assert len(transformed) == 10
+
+
+KEPT_TILES_CASES = [
+    # (id, transposed, input, weight, kwargs, kept): input and output channels differ, so that the padded
+    # blocks of x (the forward's, the weight gradient's) tell themselves apart from those of the gradient
+    ("2d batch", False, (4, 8, 9, 8), (6, 8, 3, 3), {"padding": 1}, True),
+    ("2d batch in rows of tiles", False, (3, 8, 13, 8), (6, 8, 3, 3), {"padding": (1, 2)}, True),
+    ("2d single sample in F(4×2)", False, (1, 8, 12, 10), (6, 8, 3, 3), {"padding": 1}, True),
+    ("2d odd output, unpadded", False, (2, 5, 11, 9), (7, 5, 3, 3), {}, True),
+    ("2d dilated", False, (2, 6, 11, 10), (5, 6, 3, 3), {"padding": 2, "dilation": 2}, True),
+    ("3d single sample in F(2×2×2)", False, (1, 4, 5, 6, 4), (3, 4, 3, 3, 3), {"padding": 1}, True),
+    ("3d batch in F(4×2×2): not kept", False, (2, 3, 5, 6, 4), (4, 3, 3, 3, 3), {"padding": 1}, False),
+    ("transposed, stride 1", True, (2, 8, 9, 8), (8, 6, 3, 3), {"padding": 1}, True),
+]
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])
+@pytest.mark.parametrize("case", KEPT_TILES_CASES, ids=[case[0] for case in KEPT_TILES_CASES])
+def test_winograd_weight_gradient_takes_the_forwards_transformed_input(
+    case, pooled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Winograd forward whose kernel needs a gradient keeps its transformed input tiles V, and the weight
+    gradient contracts with them instead of padding and transforming x again (but for a 3-d F(4×2×2)); V
+    is freed by the backward. Forward and all gradients equal torch's in float64."""
+    _, transposed, input_shape, weight_shape, kwargs, kept = case
+    winograd_for_small_shapes(monkeypatch)
+    monkeypatch.setattr(winograd, "WEIGHT_GRADIENT_MIN_TILES", 0)
+    monkeypatch.setattr(winograd, "KEPT", winograd.KeptBytes())
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    channels = input_shape[1]
+    padded: list[tuple[str, int]] = []
+    phase = ["forward"]
+    original_padded, original_weight_gradient = winograd._padded_block, winograd.grad_weight_winograd
+    weight_gradient_inputs: list[bool] = []
+
+    def recording_padded(x, *args, **kwargs):
+        padded.append((phase[0], x.shape[1]))
+        return original_padded(x, *args, **kwargs)
+
+    def recording_weight_gradient(x, g, padding, bias=None, kept_tiles=None):
+        weight_gradient_inputs.append(kept_tiles is not None and kept_tiles.matching(x.shape, padding, x.dtype) is not None)
+        return original_weight_gradient(x, g, padding, bias, kept_tiles)
+
+    monkeypatch.setattr(winograd, "_padded_block", recording_padded)
+    monkeypatch.setattr(winograd, "grad_weight_winograd", recording_weight_gradient)
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, 1, np.float64)
+    reference, g = torch_run(name, x, w, b, kwargs)
+    tensors = [npconv.tensor(array, requires_grad=True) for array in (x, w, b)]
+    y = getattr(F, name)(*tensors, **kwargs)
+    assert (winograd.KEPT.bytes > 0) == kept
+    phase[0] = "backward"
+    y.backward(npconv.tensor(g))
+    ours = [y.detach().numpy(), *(t.grad.numpy() for t in tensors)]
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert mine.shape == theirs.shape, label
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert ("forward", channels) in padded
+    assert weight_gradient_inputs == [kept]
+    assert (("backward", channels) in padded) == (not kept)  # the weight gradient pads x only without V
+    assert winograd.KEPT.bytes == 0
+
+
+def test_kept_input_tiles_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiles kept at once stay within KEPT_TILES_BYTES: a second forward whose V would exceed it keeps
+    none (its weight gradient transforms x again), and a backward or a freed graph gives the bytes back.
+    A kernel that needs no gradient keeps no tiles."""
+    winograd_for_small_shapes(monkeypatch)
+    monkeypatch.setattr(winograd, "WEIGHT_GRADIENT_MIN_TILES", 0)
+    budget = winograd.KeptBytes()
+    monkeypatch.setattr(winograd, "KEPT", budget)
+    x, w, b = make_arrays((2, 8, 9, 8), (6, 8, 3, 3), False, 1, np.float64)
+    reference, g = torch_run("conv2d", x, w, b, {"padding": 1})
+
+    def forward() -> tuple[npconv.Tensor, list[npconv.Tensor]]:
+        tensors = [npconv.tensor(array, requires_grad=True) for array in (x, w, b)]
+        return F.conv2d(*tensors, padding=1), tensors
+
+    first, _ = forward()
+    one = budget.bytes
+    assert one > 0 and first._node.ctx.tiles.tiles is not None
+    monkeypatch.setattr(winograd, "KEPT_TILES_BYTES", one)
+    second, tensors = forward()
+    assert budget.bytes == one and second._node.ctx.tiles.tiles is None
+    second.backward(npconv.tensor(g))
+    ours = [second.detach().numpy(), *(t.grad.numpy() for t in tensors)]
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert budget.bytes == one
+    del first
+    gc.collect()
+    assert budget.bytes == 0
+    frozen = F.conv2d(npconv.tensor(x, requires_grad=True), npconv.tensor(w), npconv.tensor(b), padding=1)
+    assert frozen._node.ctx.tiles is None and budget.bytes == 0
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["calling-thread", "pool-workers"])

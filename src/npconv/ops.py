@@ -525,7 +525,7 @@ class Convolution(Function):
         kernel = primitive.flip_and_swap_channels(w, call.groups) if call.transposed else w
         args = (call.stride, call.padding, call.lhs_dilation, call.dilation, call.groups)
         nonfinite = ~np.isfinite(kernel) if _nonfinite_weights_skip_padding(call, kernel.dtype) else None
-        ctx.transforms = None
+        ctx.transforms = ctx.tiles = None
         if nonfinite is not None and nonfinite.any():
             y = _conv_with_nonfinite_kernel(x, kernel, nonfinite, args)
             if b is not None:
@@ -535,7 +535,9 @@ class Convolution(Function):
             # when the kernel needs no gradient (inference, a frozen layer), for the next call as well
             keep, remember = ctx.needs_input_grad[0], not ctx.needs_input_grad[1]
             ctx.transforms = winograd.KernelTransforms(remember=remember) if keep or remember else None
-            y = primitive.conv_general(x, kernel, *args, bias=b, transforms=ctx.transforms)
+            # and its transformed input for the weight gradient
+            ctx.tiles = winograd.InputTiles() if ctx.needs_input_grad[1] else None
+            y = primitive.conv_general(x, kernel, *args, bias=b, transforms=ctx.transforms, kept_tiles=ctx.tiles)
         ctx.save_for_backward(x, kernel)
         ctx.call = call
         return y if call.batched else y[0]
@@ -559,7 +561,9 @@ class Convolution(Function):
             grad_b = np.empty(grad.shape[1], dtype=grad.dtype)
         if ctx.needs_input_grad[1]:
             # the bias gradient is summed by the weight gradient's pass over grad, where it can
-            grad_w = primitive.conv_general_grad_weight(x, grad, kernel.shape[2:], *args, bias=grad_b)
+            tiles = None if x.dtype.kind == "c" else ctx.tiles  # (of x, not of its conjugate)
+            grad_w = primitive.conv_general_grad_weight(x, grad, kernel.shape[2:], *args, bias=grad_b, kept_tiles=tiles)
+            ctx.tiles = None  # used: freed now, not with the graph
             if call.transposed:
                 grad_w = primitive.flip_and_swap_channels(grad_w, call.groups)
         elif grad_b is not None:

@@ -1745,10 +1745,12 @@ def valid_conv(
     padding: Pairs | None = None,
     bias: np.ndarray | None = None,
     transforms: winograd.KernelTransforms | None = None,
+    kept_tiles: winograd.InputTiles | None = None,
 ) -> np.ndarray:
     """The convolution of x (zero-padded by ``padding``) with w, plus ``bias`` (O,) per output channel when
     given, by the algorithm suited to the shapes; ``transforms`` keeps (or supplies) a Winograd kernel
-    transform between a forward pass and its input gradient."""
+    transform between a forward pass and its input gradient, ``kept_tiles`` a Winograd forward's transformed
+    input for its weight gradient."""
     stride, dilation = tuple(stride), tuple(dilation)
     padding = [(0, 0)] * (x.ndim - 2) if padding is None else [tuple(pair) for pair in padding]
     from . import fft
@@ -1764,9 +1766,9 @@ def valid_conv(
     if by_dense_map(x.shape, w.shape, groups, output_shape(x.shape, w.shape, stride, padding, dilation), x.itemsize):
         return conv_dense_map(x, w, stride, padding, dilation, bias)
     if winograd.applies(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
-        return winograd.conv_winograd(x, w, padding, bias, transforms)
+        return winograd.conv_winograd(x, w, padding, bias, transforms, kept_tiles)
     if winograd.applies_by_phases(x.shape, w.shape, stride, dilation, groups, padding, np.result_type(x, w)):
-        return winograd.conv_winograd_dilated(x, w, padding, dilation, bias, transforms)
+        return winograd.conv_winograd_dilated(x, w, padding, dilation, bias, transforms, kept_tiles)
     from . import winograd_stride2
 
     if winograd_stride2.applies_downsampling(x.shape, w.shape, stride, padding, dilation, groups, np.result_type(x, w)):
@@ -2572,10 +2574,12 @@ def grad_weight(
     dilation,
     groups: int,
     bias: np.ndarray | None = None,
+    kept_tiles: winograd.InputTiles | None = None,
 ) -> np.ndarray:
     """dL/dW of y = conv(x padded by ``padding``, W) given g = dL/dy, by the algorithm suited to the shapes;
     with ``bias`` ((O,), written), also dL/db = Σ g over samples and positions, summed where the algorithm
-    reads g anyway when it can (``sum_over_samples``)."""
+    reads g anyway when it can (``sum_over_samples``); ``kept_tiles``: a Winograd forward's transformed
+    input."""
     stride, dilation, kernel = tuple(stride), tuple(dilation), tuple(kernel)
     padding = [tuple(pair) for pair in padding]
     depthwise = groups > 1 and groups == x.shape[1]
@@ -2613,9 +2617,9 @@ def grad_weight(
     from . import winograd
 
     if winograd.applies_to_weight_gradient(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
-        return winograd.grad_weight_winograd(x, g, padding, bias)
+        return winograd.grad_weight_winograd(x, g, padding, bias, kept_tiles)
     if winograd.applies_by_phases(x.shape, w_shape, stride, dilation, groups, padding, np.result_type(x, g)):
-        return winograd.grad_weight_winograd_dilated(x, g, padding, dilation, bias)
+        return winograd.grad_weight_winograd_dilated(x, g, padding, dilation, bias, kept_tiles)
     from . import winograd_stride2
 
     if winograd_stride2.applies_downsampling(x.shape, w_shape, stride, padding, dilation, groups, np.result_type(x, g)):

@@ -108,11 +108,13 @@ def conv_general(
     groups: int,
     bias: np.ndarray | None = None,
     transforms: winograd.KernelTransforms | None = None,
+    kept_tiles: winograd.InputTiles | None = None,
 ) -> np.ndarray:
     """Convolution (cross-correlation, as in torch) of x with w, plus ``bias`` (O,) per output channel when
     given; shapes as in the module docstring. Every algorithm adds the bias to its blocks of output while
     they are in cache, instead of one more pass over the whole output. ``transforms`` (Winograd only, no
-    lhs dilation) keeps the kernel's transform of a forward pass for its input gradient.
+    lhs dilation) keeps the kernel's transform of a forward pass for its input gradient, ``kept_tiles`` its
+    transformed input for its weight gradient.
 
     float16 is computed in float32 and rounded once at the end, as torch accumulates it."""
     compute_dtype = np.float32 if x.dtype == np.float16 else None
@@ -144,7 +146,7 @@ def conv_general(
         elif any(d != 1 for d in lhs_dilation):
             y = algorithms.conv_polyphase(x, w, stride, padding, tuple(lhs_dilation), rhs_dilation, groups, bias)
         else:
-            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding, bias, transforms)
+            y = algorithms.valid_conv(x, w, stride, rhs_dilation, groups, padding, bias, transforms, kept_tiles)
     return y.astype(np.float16) if compute_dtype is not None else y
 
 
@@ -239,10 +241,11 @@ def conv_general_grad_weight(
     rhs_dilation: Sequence[int],
     groups: int,
     bias: np.ndarray | None = None,
+    kept_tiles: winograd.InputTiles | None = None,
 ) -> np.ndarray:
     """dL/dw for y = conv_general(x, w, ...), given dL/dy; returns (O, C/G, *kernel). With ``bias`` ((O,),
     written) also dL/db = Σ dL/dy over samples and positions, summed while the weight gradient has dL/dy's
-    blocks in cache where its algorithm allows."""
+    blocks in cache where its algorithm allows; ``kept_tiles``: those the forward pass kept."""
     compute_dtype = np.float32 if x.dtype == np.float16 else None
     if compute_dtype is not None:
         x, grad_output = x.astype(compute_dtype), grad_output.astype(compute_dtype)
@@ -260,7 +263,9 @@ def conv_general_grad_weight(
         else:
             live = live_taps_of_float32(x, kernel, stride, padding, rhs_dilation) if compute_dtype is None else None
             if live is None:
-                result = algorithms.grad_weight(x, grad_output, kernel, stride, padding, rhs_dilation, groups, sums)
+                result = algorithms.grad_weight(
+                    x, grad_output, kernel, stride, padding, rhs_dilation, groups, sums, kept_tiles
+                )
             else:  # the taps that read only padding have zero gradients
                 taps = [part.stop - part.start for part in live[0]]
                 kept = algorithms.grad_weight(x, grad_output, taps, stride, live[1], rhs_dilation, groups, sums)
