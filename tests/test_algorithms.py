@@ -852,19 +852,21 @@ def test_small_workspace_gives_same_results_in_blocks(case, monkeypatch: pytest.
         assert any(step < total for step, total in zip(steps, totals)), "work was not split into blocks"
 
 
+@pytest.mark.parametrize("in_place", [False, True], ids=["samples-side-by-side", "one-sample-a-block"])
 @pytest.mark.parametrize("batch", [7, 1])
 @pytest.mark.parametrize("block", [100, 1500, 7000, 1 << 18])
 def test_depthwise_by_rows_in_blocks_of_samples_and_channels(
-    block: int, batch: int, monkeypatch: pytest.MonkeyPatch
+    block: int, batch: int, in_place: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``depthwise_by_rows`` and ``grad_weight_depthwise_by_rows`` with blocks that split the batch, the
     channels or (block 100: a sample's channel is 16 rows of 27) the output rows unevenly (the last block of
     each shorter, its scratch reused from a full one), on two pool workers (a batch) or in the calling
-    thread with the products written into y in place (a single sample): forward and all gradients (the
-    bias's summed by the weight gradient) equal torch's, with a channel multiplier, a stride along one axis
-    and uneven padding."""
+    thread with the products written into y in place (a single sample, or a batch of rows of at least
+    ROWS_IN_PLACE_WIDTH columns): forward and all gradients (the bias's summed by the weight gradient)
+    equal torch's, with a channel multiplier, a stride along one axis and uneven padding."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "ROWS_BLOCK", block)
+    monkeypatch.setattr(algorithms, "ROWS_IN_PLACE_WIDTH", 1 if in_place else 1 << 30)
     monkeypatch.setattr(algorithms, "ROWS_GRAD_MIN_COLUMNS", 0)
     blocks: list[str] = []
     for name in ("depthwise_by_rows", "grad_weight_depthwise_by_rows"):
@@ -884,6 +886,10 @@ def test_depthwise_by_rows_in_blocks_of_samples_and_channels(
     assert set(blocks) == {"depthwise_by_rows", "grad_weight_depthwise_by_rows"}
     layout = algorithms.ShiftedRows(x.shape, (4, 3), (1, 2), [(2, 2), (1, 1)], (13, 9))
     assert (len(layout.row_blocks) > 1) == (block == 100)
+    forward_layout = algorithms.ShiftedRows(x.shape, (4, 3), (1, 2), [(2, 2), (1, 1)], (13, 9), by_sample=True)
+    assert (forward_layout.samples == 1) == (in_place or batch == 1 or layout.samples == 1)
+    if in_place and batch > 1 and block == 7000:
+        assert layout.samples > 1  # the weight gradient's layout keeps samples side by side
 
 
 @pytest.mark.parametrize("block", [900, 2000, 1 << 18])

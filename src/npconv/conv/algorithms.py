@@ -729,6 +729,12 @@ def depthwise_by_planes(
 # 3.22). 2²⁰ and more: slower again (56²: 7.5 and 10.6 ms for 2²⁰ and 3 · 2¹⁹).
 ROWS_BLOCK = 1 << 19
 ROWS_MIN_BLOCKS = 2 * THREADS
+# A forward whose output rows have at least this many columns goes one sample a block, its products written
+# into y's rows in place, instead of several samples side by side and a copy into y (interleaved medians,
+# forward / forward+backward: (8, 32, 112²) 6.60 → 5.33 / 25.8 → 23.6 ms, (16, 32, 112²) 13.5 → 10.9 /
+# 42.8 → 38.1, (2, 32, 224²) 6.9 → 5.6 / 22.4 → 20.4; with 56 columns one sample a block lost, (8, 144,
+# 56²) 6.6 → 7.7 ms, as did four, 7.0).
+ROWS_IN_PLACE_WIDTH = 112
 # Below this many columns (batch · output width) a strided depthwise weight gradient goes by stride phases.
 ROWS_GRAD_MIN_COLUMNS = 192
 # A single sample of fewer elements runs depthwise by rows in the calling thread: that work is bound by
@@ -757,10 +763,19 @@ class ShiftedRows:
     the block's samples.
 
     Blocks of samples and channels keep the copies near ROWS_BLOCK elements, the batch split evenly (on the
-    pool into at least ROWS_MIN_BLOCKS blocks where the channels allow); a sample's channel too large for
-    that is split into blocks of output rows."""
+    pool into at least ROWS_MIN_BLOCKS blocks where the channels allow), with ``by_sample`` one sample a
+    block for output rows of at least ROWS_IN_PLACE_WIDTH columns; a sample's channel too large for that is
+    split into blocks of output rows."""
 
-    def __init__(self, x_shape: Sequence[int], kernel: Sequence[int], stride, padding: Pairs, out: Sequence[int]):
+    def __init__(
+        self,
+        x_shape: Sequence[int],
+        kernel: Sequence[int],
+        stride,
+        padding: Pairs,
+        out: Sequence[int],
+        by_sample: bool = False,
+    ):
         batch, channels, self.height, width = x_shape
         self.kernel, self.stride, self.out = tuple(kernel), tuple(stride), tuple(out)
         (kh, kw), (sh, sw), (out_h, out_w) = self.kernel, self.stride, self.out
@@ -771,6 +786,8 @@ class ShiftedRows:
         if whole * row_size <= ROWS_BLOCK:
             per_block = out_h
             samples = max(1, min(batch, ROWS_BLOCK // (whole * row_size)))
+            if by_sample and out_w >= ROWS_IN_PLACE_WIDTH:
+                samples = 1
             self.samples = -(-batch // -(-batch // samples))  # the batch split evenly
             self.channels = max(1, min(channels, ROWS_BLOCK // (whole * row_size * self.samples)))
             if self.on_the_pool():  # at least ROWS_MIN_BLOCKS blocks where the channels allow
@@ -865,7 +882,7 @@ def depthwise_by_rows(
     them and they are copied into y's layout."""
     channels, multiplier = weights.shape[:2]
     out_h, out_w = y.shape[2:]
-    layout = ShiftedRows(x.shape, kernel, stride, padding, (out_h, out_w))
+    layout = ShiftedRows(x.shape, kernel, stride, padding, (out_h, out_w), by_sample=True)
     row_weights = weights[:, None]  # (C, 1, m, taps)
     biases = None if bias is None else bias.reshape(channels, 1, multiplier, 1)
 
