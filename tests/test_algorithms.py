@@ -91,6 +91,15 @@ CASES = [
     ("pointwise", False, (2, 6, 5, 7), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
     # ≥ SIDE_BY_SIDE_MAX positions: one product per sample (the other cases' samples go side by side)
     ("pointwise many positions", False, (2, 6, 9, 8), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
+    # strided with ≥ SIDE_BY_SIDE_MAX positions: on the pool each worker gathers its own samples' positions
+    (
+        "pointwise strided grouped, many positions",
+        False,
+        (3, 6, 17, 18),
+        (4, 3, 1, 1),
+        {"stride": 2, "groups": 2},
+        {"conv_pointwise", "grad_weight_pointwise"},
+    ),
     # taps that read only padding (in float32 dropped: see test_float32_drops_taps_that_read_only_padding)
     ("padding-only taps", False, (3, 8, 1, 2), (5, 8, 3, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
     (

@@ -531,14 +531,31 @@ def conv_pointwise(
     out_channels = w.shape[0]
     weights = w.reshape(groups, out_channels // groups, channels // groups)
     y = np.empty((batch, out_channels, *spatial), dtype=np.result_type(x, w))
-    columns = x.reshape(batch, groups, channels // groups, -1)  # a copy only when x is a strided view
     target = y.reshape(batch, groups, out_channels // groups, -1)
+    biases = grouped_bias(bias, groups)
+    strided = not x.flags.c_contiguous
+    if strided and math.prod(spatial) >= SIDE_BY_SIDE_MAX and batch > 1 and on_the_pool():
+        # each worker gathers its samples' strided positions itself, while in cache for their products,
+        # instead of the calling thread gathering the whole batch first (1×1 stride 2, batch 8, interleaved
+        # medians: 512 → 1024 channels at 28² 15.1 → 14.2 and 18.6 → 16.5 ms, the gather alone 1.2 ms; 64 →
+        # 128 at 56² 2.64 → 2.29)
+
+        def sample_part(start: int, stop: int) -> None:
+            for n in range(start, stop):
+                columns = np.ascontiguousarray(x[n]).reshape(groups, channels // groups, -1)
+                np.matmul(weights, columns, out=target[n])
+                if biases is not None:
+                    target[n] += biases
+
+        _run_blocks(sample_part, batch, math.ceil(batch / THREADS))
+        return y
+    columns = x.reshape(batch, groups, channels // groups, -1)  # a copy only when x is a strided view
     if math.prod(spatial) < SIDE_BY_SIDE_MAX and batch > 1:  # one product over the samples side by side
         wide = np.ascontiguousarray(columns.transpose(1, 2, 0, 3)).reshape(groups, channels // groups, -1)
-        product_ = parallel_matmul(weights, wide, bias=grouped_bias(bias, groups))
+        product_ = parallel_matmul(weights, wide, bias=biases)
         target[...] = product_.reshape(groups, out_channels // groups, batch, -1).transpose(2, 0, 1, 3)
         return y
-    parallel_matmul(weights, columns, out=target, bias=grouped_bias(bias, groups))
+    parallel_matmul(weights, columns, out=target, bias=biases)
     return y
 
 
