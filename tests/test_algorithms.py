@@ -1444,10 +1444,14 @@ def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unch
     F.conv2d(npconv.tensor(x), trained, bias, **kwargs)
     assert len(transformed) == 7 and len(remembered.entries) == 2
 
-    # entries go with their kernel's array
+    # entries go with their kernel's array, or all at once with ``clear``
     del other
     gc.collect()
     assert len(remembered.entries) == 1
+    remembered.clear()
+    assert not remembered.entries and remembered.bytes == 0
+    assert relative_error(inference(), expected()) < 1e-12
+    assert len(transformed) == 8 and len(remembered.entries) == 1
     # and stay within REMEMBERED_BYTES, the least recently used dropped first
     monkeypatch.setattr(winograd, "REMEMBERED_BYTES", remembered.bytes + 1)
     second = npconv.tensor(w[::-1].copy())
@@ -1457,7 +1461,7 @@ def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unch
         theirs = torch_functional.conv2d(*(torch.tensor(a) for a in (x, kernel.numpy(), b)), **kwargs).numpy()
         assert relative_error(ours, theirs) < 1e-12
         assert len(remembered.entries) == 1 and remembered.bytes <= winograd.REMEMBERED_BYTES
-    assert len(transformed) == 10
+    assert len(transformed) == 11
 
 
 KEPT_TILES_CASES = [
