@@ -91,6 +91,24 @@ CASES = [
     ("pointwise", False, (2, 6, 5, 7), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
     # ≥ SIDE_BY_SIDE_MAX positions: one product per sample (the other cases' samples go side by side)
     ("pointwise many positions", False, (2, 6, 9, 8), (4, 6, 1, 1), {}, {"conv_pointwise", "grad_weight_pointwise"}),
+    # more output than input channels, ≥ SIDE_BY_SIDE_MAX positions: on the pool the bias rides in the
+    # product (a row of ones under each sample's copied input)
+    (
+        "pointwise widening, many positions",
+        False,
+        (3, 4, 9, 8),
+        (10, 4, 1, 1),
+        {},
+        {"conv_pointwise", "grad_weight_pointwise"},
+    ),
+    (
+        "pointwise widening strided grouped, many positions",
+        False,
+        (3, 4, 17, 18),
+        (10, 2, 1, 1),
+        {"stride": 2, "groups": 2},
+        {"conv_pointwise", "grad_weight_pointwise"},
+    ),
     # strided with ≥ SIDE_BY_SIDE_MAX positions: on the pool each worker gathers its own samples' positions
     (
         "pointwise strided grouped, many positions",

@@ -534,17 +534,27 @@ def conv_pointwise(
     target = y.reshape(batch, groups, out_channels // groups, -1)
     biases = grouped_bias(bias, groups)
     strided = not x.flags.c_contiguous
-    if strided and math.prod(spatial) >= SIDE_BY_SIDE_MAX and batch > 1 and on_the_pool():
-        # each worker gathers its samples' strided positions itself, while in cache for their products,
+    per_sample = math.prod(spatial) >= SIDE_BY_SIDE_MAX and batch > 1 and on_the_pool()
+    # with more output than input channels the bias rides in the product, as a row of ones under each
+    # sample's copied input and a column of biases beside the weights, instead of a pass over y (64 → 256
+    # channels at 56², batch 8, forward 9.91 → 9.06 and 10.15 → 9.88 ms)
+    ones_row = biases is not None and out_channels > channels
+    if per_sample and (strided or ones_row):
+        # each worker copies its samples' (strided) positions itself, while in cache for their products,
         # instead of the calling thread gathering the whole batch first (1×1 stride 2, batch 8, interleaved
         # medians: 512 → 1024 channels at 28² 15.1 → 14.2 and 18.6 → 16.5 ms, the gather alone 1.2 ms; 64 →
         # 128 at 56² 2.64 → 2.29)
+        per_in = channels // groups
+        extended = np.concatenate([weights, biases.astype(weights.dtype)], axis=2) if ones_row else weights
 
         def sample_part(start: int, stop: int) -> None:
+            columns = np.empty((groups, per_in + ones_row, math.prod(spatial)), dtype=y.dtype)
+            columns[:, per_in:] = 1
+            inputs = columns[:, :per_in].reshape(groups, per_in, *spatial)
             for n in range(start, stop):
-                columns = np.ascontiguousarray(x[n]).reshape(groups, channels // groups, -1)
-                np.matmul(weights, columns, out=target[n])
-                if biases is not None:
+                np.copyto(inputs, x[n].reshape(groups, per_in, *spatial))
+                np.matmul(extended, columns, out=target[n])
+                if biases is not None and not ones_row:
                     target[n] += biases
 
         _run_blocks(sample_part, batch, math.ceil(batch / THREADS))
