@@ -2066,6 +2066,38 @@ def test_winograd_on_4_kib_planes_matches_torch(pooled: bool, monkeypatch: pytes
 
 
 @pytest.mark.parametrize(
+    "x_shape",
+    [(2, 32, 4, 16, 32), (2, 32, 8, 16, 16), (1, 32, 5, 16, 32)],
+    ids=["4-KiB-planes", "4-KiB-volumes", "one-sample-4-KiB-planes"],
+)
+@pytest.mark.parametrize("pooled", [False, True], ids=["blas-threads", "pool-threads"])
+def test_winograd_3d_copies_planes_first_without_a_copy_against_aliasing(
+    x_shape, pooled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In 3-d the padded block is built from a copy of x with whole planes first, (n, d, C, h, w): that one
+    copy also moves planes of 4 KiB (here 16 × 32 float64) 64 bytes apart, and volumes a multiple of 4 KiB
+    apart (here 8 · 16 · 16 float64) need no extra copy, so ``without_channel_aliasing`` is not called; the
+    forward and every gradient equal torch's."""
+    if pooled:
+        monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+        monkeypatch.setattr(algorithms, "THREADS", 2)
+    calls: list[int] = []
+    original = algorithms.without_channel_aliasing
+    monkeypatch.setattr(algorithms, "without_channel_aliasing", lambda x: calls.append(x.ndim) or original(x))
+    blocks: list[int] = []
+    original_block = winograd._convolve_block
+    monkeypatch.setattr(winograd, "_convolve_block", lambda *args, **kwargs: blocks.append(1) or original_block(*args, **kwargs))
+    kwargs = {"padding": 1}
+    x, w, b = make_arrays(x_shape, (32, 32, 3, 3, 3), False, 1, np.float64)
+    reference, g = torch_run("conv3d", x, w, b, kwargs)
+    ours = npconv_run("conv3d", x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert blocks, "Winograd did not run"
+    assert 5 not in calls
+
+
+@pytest.mark.parametrize(
     ("x_shape", "w_shape", "groups", "out_shape", "taken"),
     [
         ((16, 8, 2, 2), (6, 8, 3, 3), 1, (16, 6, 2, 2), True),

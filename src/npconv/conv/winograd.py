@@ -598,15 +598,21 @@ def _padded_block(x: np.ndarray, start: int, stop: int, tiles, padding, outputs=
     padded = np.empty((stop - start, *rows, 2, last + 1, x.shape[1]), dtype=x.dtype)
     # zeros only in the border slabs; the interior is copied on the pool (within single_threaded_blas)
     algorithms.zero_borders(padded, interior[:-1], 1)
-    source = algorithms.without_channel_aliasing(x[(slice(start, stop), slice(None), *crop)])
+    source = x[(slice(start, stop), slice(None), *crop)]
     if source.ndim > 4 and math.prod(source.shape[3:]) >= PLANE_FIRST:
         # whole planes first, (n, C, d, h, w) → (n, d, C, h, w): the channels-last copy after it then reads
         # channels one plane apart instead of one volume apart (Conv3d 32 channels at 16³, batch 2: 0.78 →
-        # 0.31 ms; in 2-d the extra pass costs more than it saves)
-        source = np.ascontiguousarray(np.moveaxis(source, 2, 1))
-        source = source.transpose(0, 1, *range(3, x.ndim), 2)
+        # 0.31 ms; in 2-d the extra pass costs more than it saves), and volumes a multiple of 4 KiB apart
+        # need no copy of their own against L1 aliasing first
+        moved = np.moveaxis(source, 2, 1)
+        plane = math.prod(moved.shape[3:])
+        aliased = plane * x.itemsize % algorithms.ALIASING_STRIDE == 0
+        pitch = plane + (max(1, algorithms.ALIASING_PAD // x.itemsize) if aliased else 0)
+        planes = np.empty((*moved.shape[:3], pitch), dtype=x.dtype)[..., :plane].reshape(moved.shape)
+        np.copyto(planes, moved)
+        source = planes.transpose(0, 1, *range(3, x.ndim), 2)
     else:
-        source = source.transpose(0, *range(2, x.ndim), 1)
+        source = algorithms.without_channel_aliasing(source).transpose(0, *range(2, x.ndim), 1)
     columns, rows = interior[-1], (slice(None), *interior[:-1])
     for parity in (0, 1):
         first = columns.start + (parity - columns.start) % 2  # the first interior position of this parity
