@@ -53,6 +53,9 @@ UPSAMPLING_KERNEL_TRANSFORM = np.array(
 UPSAMPLING_ROWS = ((0, 1), (1, 2), (2, 4), (4, 5), (5, 6))
 # Aᵀ: output 4m + q of a tile is the sum of rows (a, b): phase 0 at q = 0, 2, phase 1 at q = 1, 3.
 UPSAMPLING_OUTPUT_ROWS = ((0, 1), (3, 4), (1, 2), (4, 5))
+# Every pair of UPSAMPLING_OUTPUT_ROWS holds exactly one of these rows: the bias added to the products at
+# each of their (row, row) pairs reaches every output once.
+UPSAMPLING_BIAS_ROWS = (1, 4)
 # When it beats conv_col2im (transposed k4 s2 p1, forward, interleaved medians on this project's benchmark
 # machine): at least UPSAMPLING_MIN_CHANNELS input and output channels, UPSAMPLING_MIN_TILES tiles (of 4 × 4
 # outputs) in the batch and UPSAMPLING_MIN_SAMPLE_TILES a sample. (16, 128, 16²) → 64 channels 0.87×, (16,
@@ -153,29 +156,33 @@ def _tile_slots(source: np.ndarray, axis: int, count: int, differences) -> tuple
     return first, d1, third, d2, fifth
 
 
-def _transform_outputs(products: np.ndarray, pairs, bias: np.ndarray | None, y: np.ndarray, n0: int) -> None:
+def _transform_outputs(
+    products: np.ndarray, pairs, bias_rows, bias: np.ndarray | None, y: np.ndarray, n0: int
+) -> None:
     """Aᵀ M A into y[n0 …]: products (k, k, O, n, rows, columns) per tile, output q of an axis the sum of its
-    rows ``pairs[q]`` (m = len(pairs) outputs per tile and axis). The second axis first, each sum one long flat
-    pass (q innermost), then the first axis's straight into y's rows (cropped when y is not whole tiles),
-    the bias added while they are in cache."""
+    rows ``pairs[q]`` (m = len(pairs) outputs per tile and axis). The bias goes into the products at the
+    ``bias_rows`` of both axes (every pair holds exactly one of them, so each output receives it once: a few
+    passes over O · tiles instead of one over y). The second axis first, each sum one long flat pass (q
+    innermost), then the first axis's straight into y's rows (cropped when y is not whole tiles), one call
+    per output row of a tile for all the samples."""
     k, _, out_channels, count, rows, columns = products.shape
     m = len(pairs)
     dtype = y.dtype
+    if bias is not None:
+        biases = bias.astype(dtype, copy=False).reshape(out_channels, 1, 1, 1)
+        for a in bias_rows:
+            for b in bias_rows:
+                products[a, b] += biases
     second = np.empty((k, out_channels, count, rows, columns, m), dtype=dtype)
     for q, (a, b) in enumerate(pairs):
         np.add(products[:, a], products[:, b], out=second[..., q])
-    second = second.reshape(k, out_channels, count, rows, m * columns)
+    second = second.reshape(k, out_channels, count, rows, m * columns).transpose(0, 2, 1, 3, 4)  # (k, n, O, …)
     out_h, out_w = y.shape[2:]
     exact = out_h == m * rows and out_w == m * columns
     full = y[n0 : n0 + count] if exact else np.empty((count, out_channels, m * rows, m * columns), dtype=dtype)
     blocked = full.reshape(count, out_channels, rows, m, m * columns)
-    biases = None if bias is None else bias.reshape(out_channels, 1, 1).astype(dtype, copy=False)
-    for n in range(count):
-        for q, (a, b) in enumerate(pairs):
-            target = blocked[n, :, :, q]
-            np.add(second[a, :, n], second[b, :, n], out=target)
-            if biases is not None:
-                target += biases
+    for q, (a, b) in enumerate(pairs):
+        np.add(second[a], second[b], out=blocked[:, :, :, q])
     if not exact:
         y[n0 : n0 + count] = full[:, :, :out_h, :out_w]
 
@@ -218,7 +225,8 @@ def _upsample_samples(
             stacked = kernel[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, channels)
             target = products[r0:r1, c0:c1].reshape(r1 - r0, (c1 - c0) * out_channels, positions)
             np.matmul(stacked, matrices[j].T, out=target)
-    _transform_outputs(products.reshape(6, 6, out_channels, count, rows, columns), UPSAMPLING_OUTPUT_ROWS, bias, y, n0)
+    products = products.reshape(6, 6, out_channels, count, rows, columns)
+    _transform_outputs(products, UPSAMPLING_OUTPUT_ROWS, UPSAMPLING_BIAS_ROWS, bias, y, n0)
 
 
 def conv_winograd_upsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
@@ -300,6 +308,7 @@ DOWNSAMPLING_KERNEL_TRANSFORM = np.array(
 )
 # Aᵀ: output 2m + q of a tile is the sum of slots (a, b), the phases already summed by the products.
 DOWNSAMPLING_OUTPUT_SLOTS = ((0, 1), (1, 2))
+DOWNSAMPLING_BIAS_SLOTS = (1,)  # in both pairs of DOWNSAMPLING_OUTPUT_SLOTS (see UPSAMPLING_BIAS_ROWS)
 # When it beats the unfold (k4 s2 p1, forward, interleaved medians on this project's benchmark machine): at
 # least DOWNSAMPLING_MIN_CHANNELS input and DOWNSAMPLING_MIN_OUT_CHANNELS output channels, DOWNSAMPLING_MIN_TILES
 # tiles (of 2 × 2 outputs) in the batch and DOWNSAMPLING_MIN_SAMPLE_TILES a sample, and a batch: (16, 64, 32²) →
@@ -409,7 +418,8 @@ def _downsample_samples(
         for second in range(3):
             weights = kernel[first, second].reshape(out_channels, 4 * channels)
             np.matmul(weights, matrices[first, second].T, out=products[first, second])
-    _transform_outputs(products.reshape(3, 3, out_channels, count, rows, columns), DOWNSAMPLING_OUTPUT_SLOTS, bias, y, n0)
+    products = products.reshape(3, 3, out_channels, count, rows, columns)
+    _transform_outputs(products, DOWNSAMPLING_OUTPUT_SLOTS, DOWNSAMPLING_BIAS_SLOTS, bias, y, n0)
 
 
 def conv_winograd_downsampling(x: np.ndarray, w: np.ndarray, padding, bias: np.ndarray | None = None) -> np.ndarray:
