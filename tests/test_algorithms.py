@@ -1400,7 +1400,7 @@ def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unch
     entries go with the kernel's array and stay within REMEMBERED_BYTES. Every output and gradient equals
     torch's in float64."""
     winograd_for_small_shapes(monkeypatch)
-    monkeypatch.setattr(winograd, "REMEMBERED_MIN_PAIRS", 0)
+    monkeypatch.setattr(winograd, "REMEMBERED_MIN_PAIRS", dict.fromkeys(winograd.REMEMBERED_MIN_PAIRS, 0))
     remembered = winograd.RememberedTransforms()
     monkeypatch.setattr(winograd, "REMEMBERED", remembered)
     if pooled:
@@ -1480,6 +1480,34 @@ def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unch
         assert relative_error(ours, theirs) < 1e-12
         assert len(remembered.entries) == 1 and remembered.bytes <= winograd.REMEMBERED_BYTES
     assert len(transformed) == 11
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kept"),
+    [
+        ((2, 32, 8, 8, 8), (32, 32, 3, 3, 3), True),  # 3-d: from 32 × 32 channel pairs on
+        ((2, 16, 8, 8, 8), (32, 16, 3, 3, 3), False),
+        ((2, 64, 14, 14), (64, 64, 3, 3), False),  # 2-d: from 256 × 256 on
+        ((1, 256, 6, 6), (256, 256, 3, 3), True),
+    ],
+)
+def test_kernel_transforms_are_kept_from_each_dimensions_threshold(
+    x_shape, w_shape, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inference forward keeps a kernel's Winograd transform from REMEMBERED_MIN_PAIRS channel pairs on,
+    a threshold per number of spatial dims (a 3-d transform is 12 times the work per pair of a 2-d one):
+    32 × 32 in 3-d, 256 × 256 in 2-d; the output equals torch's either way."""
+    winograd_for_small_shapes(monkeypatch)
+    remembered = winograd.RememberedTransforms()
+    monkeypatch.setattr(winograd, "REMEMBERED", remembered)
+    name = "conv3d" if len(x_shape) == 5 else "conv2d"
+    x, w, b = make_arrays(x_shape, w_shape, False, 1, np.float64)
+    weight = npconv.tensor(w)
+    with npconv.no_grad():
+        ours = getattr(F, name)(npconv.tensor(x), weight, npconv.tensor(b), padding=1).numpy()
+    theirs = getattr(torch_functional, name)(*(torch.tensor(a) for a in (x, w, b)), padding=1).numpy()
+    assert relative_error(ours, theirs) < 1e-12
+    assert len(remembered.entries) == (1 if kept else 0)
 
 
 KEPT_TILES_CASES = [

@@ -89,12 +89,15 @@ PARALLEL_TRANSFORM = 1 << 16
 # A 3-d block is made channels-last in two copies when each plane has at least this many elements.
 PLANE_FIRST = 256
 # A forward whose kernel needs no gradient (inference, a frozen layer) keeps the transforms of kernels of at
-# least REMEMBERED_MIN_PAIRS channel pairs for the next call with the same kernel (``RememberedTransforms``),
-# up to REMEMBERED_BYTES of transforms and kernel copies in all. Forward, interleaved medians: (8, 256, 14²)
-# 11.65 → 10.84 ms, (1, 256, 14²) 3.38 → 3.22, (8, 512, 7²) 18.30 → 15.81, (1, 512, 14²) 9.85 → 8.48 (the
-# transform's (24 × 9)·(9 × O·C) product writes 6.3 MB at 256 channels); kept from 64 × 64 pairs on, the
-# smaller kernels moved within the noise ((8, 128, 28²) 0.98–1.12×, (1, 64, 56²) 0.94×).
-REMEMBERED_MIN_PAIRS = 1 << 16
+# least REMEMBERED_MIN_PAIRS channel pairs (per number of spatial dims) for the next call with the same
+# kernel (``RememberedTransforms``), up to REMEMBERED_BYTES of transforms and kernel copies in all. Forward,
+# interleaved medians: (8, 256, 14²) 11.65 → 10.84 ms, (1, 256, 14²) 3.38 → 3.22, (8, 512, 7²) 18.30 →
+# 15.81, (1, 512, 14²) 9.85 → 8.48 (the transform's (24 × 9)·(9 × O·C) product writes 6.3 MB at 256
+# channels); kept from 64 × 64 pairs on, the smaller 2-d kernels moved within the noise ((8, 128, 28²)
+# 0.98–1.12×, (1, 64, 56²) 0.94×). A 3-d transform is a (96 × 27)·(27 × O·C) product, 12 times the work per
+# pair, and pays from 32 × 32 pairs on: (2, 32, 16³) 4.25 → 4.14 and 4.58 → 4.36 ms, (2, 64, 8³) 2.40 → 2.02
+# and 2.57 → 2.30, (2, 128, 8³) 6.22 → 4.99 ((8, 32, 8³) level, 3.20 against 3.16).
+REMEMBERED_MIN_PAIRS = {2: 1 << 16, 3: 1 << 10}
 REMEMBERED_BYTES = 128 << 20
 # A forward whose kernel needs a gradient keeps its transformed input tiles for the weight gradient
 # (``InputTiles``) while all the tiles kept at once take at most KEPT_TILES_BYTES.
@@ -397,7 +400,7 @@ class KernelTransforms:
         forward = self.forward
         if not self.adjoint:
             w = w.astype(dtype, copy=False)
-            remembered = self.remember and w.shape[0] * w.shape[1] >= REMEMBERED_MIN_PAIRS
+            remembered = self.remember and w.shape[0] * w.shape[1] >= REMEMBERED_MIN_PAIRS[w.ndim - 2]
             self.forward = REMEMBERED.transform(w, outputs) if remembered else transform_kernel(w, outputs)
             self.outputs = outputs
             return self.forward, SLOTS
