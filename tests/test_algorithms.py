@@ -1510,6 +1510,46 @@ def test_kernel_transforms_are_kept_from_each_dimensions_threshold(
     assert len(remembered.entries) == (1 if kept else 0)
 
 
+@pytest.mark.parametrize("direction", ["upsampling", "downsampling"])
+def test_stride_2_winograd_keeps_its_kernel_transform_for_inference(direction: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The k4 s2 paths by phases (a transposed convolution's upsampling, a strided convolution's
+    downsampling) keep their kernel transform when the kernel needs no gradient, as ``conv_winograd`` does:
+    transformed once while the weights are unchanged, again after an in-place change, every call for a
+    kernel that needs a gradient; every output equals torch's in float64."""
+    remembered = winograd.RememberedTransforms()
+    monkeypatch.setattr(winograd, "REMEMBERED", remembered)
+    name = f"transform_{direction}_kernel"
+    transformed: list[int] = []
+    original = getattr(winograd_stride2, name)
+    monkeypatch.setattr(winograd_stride2, name, lambda w: transformed.append(1) or original(w))
+    transposed = direction == "upsampling"
+    function = "conv_transpose2d" if transposed else "conv2d"
+    kwargs = {"stride": 2, "padding": 1}
+    x_shape, w_shape = ((8, 32, 8, 8), (32, 64, 4, 4)) if transposed else ((8, 64, 16, 16), (128, 64, 4, 4))
+    x, w, b = make_arrays(x_shape, w_shape, transposed, 1, np.float64)
+    weight = npconv.tensor(w.copy())
+
+    def inference() -> float:
+        with npconv.no_grad():
+            ours = getattr(F, function)(npconv.tensor(x), weight, npconv.tensor(b), **kwargs).numpy()
+        theirs = getattr(torch_functional, function)(*(torch.tensor(a) for a in (x, weight.numpy(), b)), **kwargs)
+        return relative_error(ours, theirs.numpy())
+
+    for calls in (1, 1):
+        assert inference() < 1e-12
+        assert len(transformed) == calls
+    assert len(remembered.entries) == 1
+    weight.numpy()[1, 2, 3, 0] += 0.5
+    assert inference() < 1e-12
+    assert len(transformed) == 2
+    reference, g = torch_run(function, x, w, b, kwargs)
+    for calls in (3, 4):  # a kernel that needs a gradient: transformed every call
+        for mine, theirs in zip(npconv_run(function, x, w, b, kwargs, g), reference):
+            assert relative_error(mine, theirs) < 1e-12
+        assert len(transformed) == calls
+    assert len(remembered.entries) == 1
+
+
 KEPT_TILES_CASES = [
     # (id, transposed, input, weight, kwargs, kept): input and output channels differ, so that the padded
     # blocks of x (the forward's, the weight gradient's) tell themselves apart from those of the gradient

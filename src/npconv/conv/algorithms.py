@@ -1816,7 +1816,8 @@ def valid_conv(
     from . import winograd_stride2
 
     if winograd_stride2.applies_downsampling(x.shape, w.shape, stride, padding, dilation, groups, np.result_type(x, w)):
-        return winograd_stride2.conv_winograd_downsampling(x, w, padding, bias)
+        remember = transforms is not None and transforms.remember
+        return winograd_stride2.conv_winograd_downsampling(x, w, padding, bias, remember)
     if by_column_shifts(x.shape, w.shape, padding, groups, x.itemsize):
         return conv_grouped_by_column_shifts(x, w, stride, padding, dilation, groups, bias)
     if unfolds_by_groups(w.shape, output_shape(x.shape, w.shape, stride, padding, dilation), groups, x.itemsize):

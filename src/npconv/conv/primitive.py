@@ -138,7 +138,8 @@ def conv_general(
         if winograd_stride2.applies_upsampling(
             x.shape, w.shape, stride, padding, lhs_dilation, rhs_dilation, groups, dtype
         ):
-            y = winograd_stride2.conv_winograd_upsampling(x, w, padding, bias)
+            remember = transforms is not None and transforms.remember
+            y = winograd_stride2.conv_winograd_upsampling(x, w, padding, bias, remember)
         elif algorithms.applies_stacked_phases(x.shape, w.shape, stride, padding, lhs_dilation, rhs_dilation, groups):
             y = algorithms.conv_stacked_phases(x, w, padding, tuple(lhs_dilation), bias)
         elif any(d != 1 for d in lhs_dilation) and algorithms.prefers_col2im(x.shape, w.shape, stride, groups):

@@ -28,6 +28,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -260,22 +261,26 @@ class RememberedTransforms:
         self.bytes = 0
         self.lock = threading.RLock()  # reentrant: a weakref callback may run inside a locked section
 
-    def transform(self, w: np.ndarray, outputs: tuple[int, ...]) -> np.ndarray:
-        """``transform_kernel(w, outputs)``, kept or reused (read-only)."""
+    def transform(
+        self, w: np.ndarray, outputs: tuple[int, ...], compute: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``transform_kernel(w, outputs)`` (or ``compute(w)``, another algorithm's kernel transform), kept or
+        reused (read-only)."""
+        make = compute or functools.partial(transform_kernel, outputs=outputs)
         owner = w
         while isinstance(owner.base, np.ndarray):
             owner = owner.base
         bits = np.dtype(f"u{w.itemsize}") if w.itemsize in (2, 4, 8) else None
         if owner.base is not None or bits is None:  # memory that is not an array's own: nothing to watch
-            return transform_kernel(w, outputs)
-        key = (w.__array_interface__["data"][0], w.shape, w.strides, w.dtype.str, tuple(outputs))
+            return make(w)
+        key = (w.__array_interface__["data"][0], w.shape, w.strides, w.dtype.str, tuple(outputs), compute)
         with self.lock:
             entry = self.entries.get(key)
             if entry is not None:
                 self.entries.move_to_end(key)
         if entry is not None and entry[0]() is owner and np.array_equal(entry[1].view(bits), w.view(bits)):
             return entry[2]
-        u = transform_kernel(w, outputs)
+        u = make(w)
         if u.nbytes + w.nbytes > REMEMBERED_BYTES:
             return u
         u.flags.writeable = False
