@@ -1121,6 +1121,97 @@ def test_a_call_keeps_nothing_of_its_blocks_once_it_returns(monkeypatch: pytest.
             future.result()
 
 
+class FakeAffinity:
+    """os.sched_getaffinity / os.sched_setaffinity over a table of thread ids (0: the calling thread)."""
+
+    def __init__(self, cores: set[int]) -> None:
+        self.masks: dict[int, frozenset[int]] = {0: frozenset(cores)}
+        self.calls: list[tuple[int, frozenset[int]]] = []
+
+    def get(self, thread: int) -> set[int]:
+        return set(self.masks.get(thread, self.masks[0] if thread == 0 else frozenset()))
+
+    def set(self, thread: int, mask) -> None:
+        self.calls.append((thread, frozenset(mask)))
+        self.masks[thread] = frozenset(mask)
+
+
+def test_worker_cores_hold_the_caller_and_keep_the_workers_off_its_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the process may use exactly THREADS cores, a pool call after a pause holds the calling thread on
+    its core and confines every worker to the other cores, and gives the caller its cores back at the end;
+    a call right after another one holds nothing, but moves the workers off the caller's core if it is
+    theirs; workers already off it stay as they are; a caller whose own set of cores was narrowed is not
+    held, and a process with more cores than THREADS is left to the scheduler."""
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    affinity = FakeAffinity({0, 1})
+    monkeypatch.setattr(os, "sched_getaffinity", affinity.get)
+    monkeypatch.setattr(os, "sched_setaffinity", affinity.set)
+    core = [1]
+    monkeypatch.setattr(algorithms, "_current_core_function", lambda: lambda: core[0])
+    cores = algorithms.WorkerCores([101, 102])
+    assert cores.hold()
+    assert affinity.calls == [(0, {1}), (101, {0}), (102, {0})]
+    cores.release(True)
+    assert affinity.masks[0] == {0, 1}
+    affinity.calls.clear()
+    assert not cores.hold()  # right after the last call
+    cores.release(False)
+    assert affinity.calls == []
+    cores.last_end -= 2 * algorithms.PAUSE_BEFORE_HOLDING
+    assert cores.hold()
+    assert affinity.calls == [(0, {1})]  # the workers are off core 1 already
+    cores.release(True)
+    core[0] = 0  # the caller moved to the workers' core: they move
+    cores.last_end = 0.0
+    affinity.calls.clear()
+    assert cores.hold()
+    assert affinity.calls == [(0, {0}), (101, {1}), (102, {1})]
+    cores.release(True)
+    core[0] = 1  # right after a call, the caller on the workers' core: they move, the caller is not held
+    affinity.calls.clear()
+    assert not cores.hold()
+    assert affinity.calls == [(101, {0}), (102, {0})]
+    cores.release(False)
+    affinity.calls.clear()
+    affinity.masks[0] = frozenset({1})  # narrowed by the user: not held
+    cores.last_end = 0.0
+    assert not cores.hold()
+    cores.release(False)
+    assert affinity.calls == [] and affinity.masks[0] == {1}
+    affinity.masks[0] = frozenset({0, 1, 2})  # more cores than THREADS: nothing is pinned
+    wide = algorithms.WorkerCores([101, 102])
+    assert not wide.hold()
+    assert affinity.calls == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="thread affinity exists only on Linux")
+def test_a_pool_call_after_a_pause_runs_caller_and_workers_on_separate_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On this machine: after a pause, each block of a pool call runs on a core the others' threads are
+    kept off (when the process may use exactly THREADS cores; otherwise every thread keeps the whole set),
+    and the caller's own set of cores is the same after the call as before."""
+    algorithms._run_blocks(lambda start, stop: None, 2, 1)  # the pool exists
+    cores = algorithms._cores
+    before = os.sched_getaffinity(0)
+    seen: list[tuple[bool, frozenset[int]]] = []
+    caller = threading.get_ident()
+    started = threading.Barrier(2)
+
+    def block(start: int, stop: int) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            started.wait(timeout=2.0)  # both threads at work at once
+        seen.append((threading.get_ident() == caller, frozenset(os.sched_getaffinity(0))))
+
+    cores.last_end = 0.0
+    algorithms._run_blocks(block, 2, 1)
+    assert os.sched_getaffinity(0) == before
+    masks = dict(seen)
+    assert set(masks) == {True, False}, "the caller and a worker each ran a block"
+    if cores.current_core is not None:
+        assert len(masks[True]) == 1 and not masks[True] & masks[False]
+    else:
+        assert masks[True] == before
+
+
 def test_threads_making_their_first_parallel_call_at_once_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two threads that both find no pool start exactly one between them, and both use it."""
     started: list[object] = []
