@@ -1141,7 +1141,8 @@ def test_worker_cores_hold_the_caller_and_keep_the_workers_off_its_core(monkeypa
     its core and confines every worker to the other cores, and gives the caller its cores back at the end;
     a call right after another one holds nothing, but moves the workers off the caller's core if it is
     theirs; workers already off it stay as they are; a caller whose own set of cores was narrowed is not
-    held, and a process with more cores than THREADS is left to the scheduler."""
+    held, a worker's own call moves nothing, and a process with more cores than THREADS is left to the
+    scheduler."""
     monkeypatch.setattr(algorithms, "THREADS", 2)
     affinity = FakeAffinity({0, 1})
     monkeypatch.setattr(os, "sched_getaffinity", affinity.get)
@@ -1178,6 +1179,10 @@ def test_worker_cores_hold_the_caller_and_keep_the_workers_off_its_core(monkeypa
     assert not cores.hold()
     cores.release(False)
     assert affinity.calls == [] and affinity.masks[0] == {1}
+    affinity.masks[0] = frozenset({0, 1})
+    own = algorithms.WorkerCores([threading.get_native_id(), 102])  # a worker's own pool call
+    assert not own.hold()
+    assert affinity.calls == []
     affinity.masks[0] = frozenset({0, 1, 2})  # more cores than THREADS: nothing is pinned
     wide = algorithms.WorkerCores([101, 102])
     assert not wide.hold()

@@ -127,11 +127,11 @@ PAUSE_BEFORE_HOLDING = 0.002
 
 
 class WorkerCores:
-    """Keeps the calling thread and the pool's workers on separate cores during a call that follows a
-    pause, where the process may use exactly THREADS cores (Linux). After the process has idled, the
-    scheduler often wakes a worker on the caller's core, or moves the caller, woken by a worker's release
-    of the GIL, onto the worker's, and the two share one core for the rest of the call while the other idles
-    (Conv3d (2, 32, 16³), a batch on the pool, the first call after a 30 ms pause: 7.5–8.0 ms, 5.2 held;
+    """Keeps the pool's workers off the calling thread's core, and after a pause the calling thread on its
+    own for the call, where the process may use exactly THREADS cores (Linux). After the process has
+    idled, the scheduler often wakes a worker on the caller's core, or moves the caller, woken by a worker's
+    release of the GIL, onto the worker's, and the two share one core for the rest of the call while the
+    other idles (Conv3d (2, 32, 16³), a batch on the pool, the first call after a 30 ms pause: 7.5–8.0 ms, 5.2 held;
     ResNet 3×3 at 56², batch 8: 21.0–21.3 ms, 13.3–13.4 held). ``hold`` reads the caller's core
     (``sched_getcpu``, 0.15 µs) and confines the workers to the other cores whenever they may run on it,
     and after a pause keeps the caller on its core for the call (two ``sched_setaffinity`` calls, about
@@ -141,6 +141,7 @@ class WorkerCores:
 
     def __init__(self, worker_ids: list[int]) -> None:
         self.worker_ids = worker_ids
+        self.workers = frozenset(worker_ids)
         self.cores = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
         self.current_core = _current_core_function() if len(self.cores) == THREADS > 1 else None
         self.workers_on: frozenset[int] = self.cores
@@ -149,7 +150,7 @@ class WorkerCores:
     def hold(self) -> bool:
         """At the start of a pool call: keep the workers off the caller's core and, after a pause, hold the
         caller on it. Returns whether the caller was held (to be passed to ``release``)."""
-        if self.current_core is None:
+        if self.current_core is None or threading.get_native_id() in self.workers:  # (a worker's own helpers)
             return False
         core = self.current_core()
         held = time.monotonic() - self.last_end >= PAUSE_BEFORE_HOLDING and os.sched_getaffinity(0) == self.cores
@@ -163,6 +164,9 @@ class WorkerCores:
                 self.workers_on = others
         except OSError:  # a core taken away meanwhile (or not permitted): leave it all to the scheduler
             self.current_core = None
+            with suppress(OSError):
+                for worker in self.worker_ids:
+                    os.sched_setaffinity(worker, self.cores)
             self.release(held)
             return False
         return held
