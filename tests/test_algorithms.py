@@ -1194,6 +1194,7 @@ def test_a_pool_call_after_a_pause_runs_caller_and_workers_on_separate_cores(mon
     """On this machine: after a pause, each block of a pool call runs on a core the others' threads are
     kept off (when the process may use exactly THREADS cores; otherwise every thread keeps the whole set),
     and the caller's own set of cores is the same after the call as before."""
+    monkeypatch.setattr(algorithms, "THREADS", max(2, algorithms.THREADS))  # a pool even on a single core
     algorithms._run_blocks(lambda start, stop: None, 2, 1)  # the pool exists
     cores = algorithms._cores
     before = os.sched_getaffinity(0)
