@@ -39,6 +39,7 @@ ALGORITHM_NAMES = [
     "PairedPhases",
     "conv_im2col",
     "conv_im2col_by_shares",
+    "conv_im2col_by_rows",
     "conv_im2col_by_samples",
     "conv_dense_map",
     "conv_im2col_by_groups",
@@ -364,6 +365,16 @@ CASES = [
         {"conv_im2col", "grad_weight_im2col"},
     ),
     ("3d", False, (2, 3, 5, 4, 6), (4, 3, 3, 2, 3), {"padding": 1}, {"conv_im2col", "grad_weight_im2col"}),
+    # a batch of few channels and rows of ≥ ROWS_OF_WINDOWS_MIN_COLUMNS positions: on the pool by rows
+    # (``conv_im2col_by_rows``; the float32 test's default PARALLEL_WORK puts it there too)
+    (
+        "few channels, wide rows",
+        False,
+        (2, 3, 64, 60),
+        (8, 3, 7, 5),
+        {"stride": (1, 2), "padding": (3, 2)},
+        {"conv_im2col", "grad_weight_im2col"},
+    ),
     (
         "transposed k4 s2 p1",
         True,
@@ -2043,6 +2054,7 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
     monkeypatch.setattr(algorithms, "THREADS", 2)
     monkeypatch.setattr(algorithms, "IM2COL_SHARE_BYTES", 0)
     monkeypatch.setattr(algorithms, "IM2COL_SHARE_COLUMNS", columns)
+    monkeypatch.setattr(algorithms, "by_rows_of_windows", lambda *args: False)
     if "groups" in kwargs:  # neither by groups (its unfold) nor by column shifts (2-d): a worker's share too small
         monkeypatch.setattr(algorithms, "WORKSPACE_BYTES", 2 * 17280 - 8)
         monkeypatch.setattr(algorithms, "by_column_shifts", lambda *args: False)
@@ -2068,6 +2080,82 @@ def test_im2col_by_shares_matches_torch(case, spy: set[str], monkeypatch: pytest
         return
     assert "conv_im2col_by_shares" in spy
     assert sorted(padded_rows) == sorted(heights * input_shape[0])
+
+
+# name, transposed, input, weight (torch layout), keyword arguments, output rows a task, and the input rows
+# that each task of a sample copies (those of its output rows' reach that lie inside x: the first axis's
+# padding rows are zeroed instead)
+IM2COL_ROWS_CASES = [
+    # 9 × 20 outputs, one row a task: rows 2r − 2 … 2r + 1 of 17
+    ("2-d strided, padded", False, (3, 5, 17, 40), (6, 5, 4, 3), {"stride": 2, "padding": (2, 1)}, 1, [2] + [4] * 7 + [3]),
+    # 12 × 25 outputs, two rows a task; two groups, dilated columns
+    (
+        "2-d grouped, dilated columns",
+        False,
+        (2, 6, 12, 30),
+        (4, 3, 3, 2),
+        {"padding": (1, 0), "dilation": (1, 5), "groups": 2},
+        2,
+        [3] + [4] * 4 + [3],
+    ),
+    # 4 × 6 × 6 outputs (rows of 36 positions), up to three rows a task, split evenly: 2 and 2
+    ("3-d", False, (2, 3, 7, 6, 5), (4, 3, 2, 3, 2), {"stride": (2, 1, 1), "padding": 1}, 3, [3, 4]),
+    # conv_transpose with more padding than the kernel reaches: a convolution of x cropped by one on every
+    # side; 10 × 8 outputs, four rows a task: 4, 4 and 2 (x's rows 1 … 6, 5 … 10, 9 … 12)
+    ("cropping", True, (2, 5, 14, 12), (5, 3, 3, 3), {"padding": 3}, 4, [6, 6, 4]),
+]
+
+
+@pytest.mark.parametrize("case", IM2COL_ROWS_CASES, ids=[case[0] for case in IM2COL_ROWS_CASES])
+def test_im2col_by_rows_matches_torch(case, spy: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's im2col on the pool with an undilated first axis and rows of enough positions goes by rows
+    (``conv_im2col_by_rows``: each input row unfolded along the other axes once, the first axis's taps read
+    from consecutive rows): the forward (with bias) equals torch's in float64 in 2-d and 3-d, grouped,
+    strided, with dilated columns, padded and cropping; each task copies the input rows its block of output
+    rows reads (IM2COL_SHARE_BYTES sets how many), the rows split evenly."""
+    _, transposed, input_shape, weight_shape, kwargs, per_task, heights = case
+    monkeypatch.setattr(algorithms, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(algorithms, "THREADS", 2)
+    monkeypatch.setattr(algorithms, "IM2COL_SHARE_COLUMNS", 1)
+    monkeypatch.setattr(algorithms, "ROWS_OF_WINDOWS_MIN_COLUMNS", 1)
+    monkeypatch.setattr(algorithms, "unfolds_by_groups", lambda *args: False)
+    monkeypatch.setattr(algorithms, "by_column_shifts", lambda *args: False)
+    name = functional_name(transposed, len(input_shape) - 2)
+    x, w, b = make_arrays(input_shape, weight_shape, transposed, kwargs.get("groups", 1), np.float64)
+    # buffer bytes per input row: all channels, the kernel's taps and the output positions after the first axis
+    kernel, stride = weight_shape[2:], kwargs.get("stride", 1)
+    first_stride = stride[0] if isinstance(stride, tuple) else stride
+    expected = getattr(torch_functional, name)(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kwargs).numpy()
+    row_bytes = input_shape[1] * math.prod(kernel[1:])
+    row_bytes *= math.prod(expected.shape[3:]) * 8
+    monkeypatch.setattr(algorithms, "IM2COL_SHARE_BYTES", row_bytes * ((per_task - 1) * first_stride + kernel[0]))
+    copied_rows: list[int] = []
+    original = algorithms.pad_zeros
+
+    def recording(block, padding):
+        if threading.current_thread().name.startswith("npconv") or getattr(algorithms._blas, "in_block", False):
+            copied_rows.append(block.shape[2])
+        return original(block, padding)
+
+    monkeypatch.setattr(algorithms, "pad_zeros", recording)
+    with npconv.no_grad():
+        ours = getattr(F, name)(npconv.tensor(x), npconv.tensor(w), npconv.tensor(b), **kwargs).numpy()
+    assert ours.shape == expected.shape
+    assert relative_error(ours, expected) < 1e-12
+    assert "conv_im2col_by_rows" in spy and "conv_im2col_by_shares" not in spy
+    assert sorted(copied_rows) == sorted(heights * input_shape[0])
+
+
+def test_im2col_by_rows_needs_an_undilated_first_axis_and_rows_of_positions() -> None:
+    """``by_rows_of_windows``: at least two spatial dims, the first undilated (its taps are consecutive
+    rows of the buffer only then), at least ROWS_OF_WINDOWS_MIN_COLUMNS positions per output row."""
+    wide = algorithms.ROWS_OF_WINDOWS_MIN_COLUMNS
+    assert algorithms.by_rows_of_windows((112, 112), (1, 1))
+    assert algorithms.by_rows_of_windows((30, wide), (1, 2))
+    assert algorithms.by_rows_of_windows((8, 4, -(-wide // 4)), (1, 1, 1))
+    assert not algorithms.by_rows_of_windows((112, 112), (2, 1))
+    assert not algorithms.by_rows_of_windows((100, wide - 1), (1, 1))
+    assert not algorithms.by_rows_of_windows((16000,), (1,))
 
 
 # name, transposed, input, weight (torch layout), keyword arguments, IM2COL_SAMPLES_COLUMNS, and the samples of
