@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from . import algorithms
 
@@ -216,7 +215,7 @@ def _input_blocks(x: np.ndarray, padding: Pairs, found: Plan) -> np.ndarray:
         padded = np.ascontiguousarray(padded)
     steps = padded.strides
     shape = (padded.shape[0], found.blocks, padded.shape[1], found.sizes[0], *padded.shape[3:])
-    return as_strided(padded, shape, (steps[0], found.step * steps[2], *steps[1:]), writeable=False)
+    return algorithms.strided_view(padded, shape, (steps[0], found.step * steps[2], *steps[1:]), writeable=False)
 
 
 def _row_spectra(blocks: np.ndarray, found: Plan, target: np.ndarray, r0: int, r1: int) -> None:
@@ -377,7 +376,7 @@ def grad_weight_fft(
             part = g_padded.reshape(batch, groups, per_out, *g_padded.shape[2:])[:, :, o0:o1]
             part = part.reshape(batch, groups * (o1 - o0), *g_padded.shape[2:])
             steps = part.strides
-            g_blocks = as_strided(
+            g_blocks = algorithms.strided_view(
                 part,
                 (batch, found.blocks, part.shape[1], found.step, *part.shape[3:]),
                 (steps[0], found.step * steps[2], *steps[1:]),

@@ -31,7 +31,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from . import algorithms
 
@@ -453,7 +452,7 @@ def _transform_rows(padded: np.ndarray, count: int) -> np.ndarray:
     rows = padded.reshape(samples, padded.shape[1], -1)  # a view: the axes after the first are contiguous
     step = rows.strides
     shape = (samples, count, 6, rows.shape[2])
-    windows = as_strided(rows, shape, (step[0], 4 * step[1], step[1], step[2]), writeable=False)
+    windows = algorithms.strided_view(rows, shape, (step[0], 4 * step[1], step[1], step[2]), writeable=False)
     products = np.matmul(ROWS_INPUT_TRANSFORM.astype(padded.dtype), windows)
     return np.moveaxis(products.reshape(samples, count, 6, *rest), 2, 0)
 

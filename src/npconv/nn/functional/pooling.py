@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ...autograd import Context, Function, is_grad_enabled
 from ...conv import algorithms
@@ -172,7 +171,7 @@ def _window_view(array: np.ndarray, call: PoolCall, fill: Any) -> np.ndarray:
         *(step * s for step, s in zip(spatial_strides, call.stride)),
         *(step * d for step, d in zip(spatial_strides, call.dilation)),
     )
-    return as_strided(padded, shape, strides, writeable=False)
+    return algorithms.strided_view(padded, shape, strides, writeable=False)
 
 
 # Output positions per chunk of max pooling's passes: the chunk's maxima, index offsets and the runs it
