@@ -2815,3 +2815,32 @@ def test_fft_of_a_long_filter_stays_within_torchs_float32_error() -> None:
     for label, mine, torch_value, reference in zip(("output", "grad input", "grad weight", "grad bias"), ours, theirs, exact):
         assert mine.dtype == np.float32, label
         assert relative_error(mine, reference) <= max(4 * relative_error(torch_value, reference), 1e-6), label
+
+
+def test_strided_view_equals_as_strided() -> None:
+    """``algorithms.strided_view`` gives as_strided's view (same elements, shape and strides, sharing x's
+    memory) for a contiguous x, a view into a contiguous array (an offset into its memory), a view of a view,
+    negative strides and an empty x; read-only when asked; a write through it lands in x."""
+    from numpy.lib.stride_tricks import as_strided
+
+    base = np.arange(4 * 9 * 9, dtype=np.float32).reshape(4, 81)
+    item = base.itemsize
+    cases = [
+        (base, (4, 3, 3, 63), (81 * item, 9 * item, item, item)),  # a 3×3 tap view of padded 9 × 9 planes
+        (base[1:, 2:], (3, 3, 60), (81 * item, 9 * item, item)),  # a view: an offset into base's memory
+        (base[::2, 10:][:, 5:], (2, 4), (162 * item, 2 * item)),  # a view of a view
+        (base[:, ::-1], (4, 5), (81 * item, -item)),  # a reversed view
+        (np.zeros((0, 5), np.float32), (0, 3), (20, 4)),  # empty
+    ]
+    for x, shape, strides in cases:
+        for writeable in (True, False):
+            ours = algorithms.strided_view(x, shape, strides, writeable=writeable)
+            theirs = as_strided(x, shape, strides, writeable=writeable)
+            assert ours.shape == theirs.shape and ours.strides == theirs.strides and ours.dtype == x.dtype
+            assert np.array_equal(ours, theirs)
+            assert ours.flags.writeable == writeable
+            if x.size:
+                assert np.shares_memory(ours, x) and ours.__array_interface__["data"] == theirs.__array_interface__["data"]
+    target = np.zeros((3, 10), np.float32)
+    algorithms.strided_view(target[1:], (2, 2), (40, 4))[...] = 7
+    assert target[1:, :2].sum() == 28 and target.sum() == 28
