@@ -954,6 +954,46 @@ def test_depthwise_by_planes_in_blocks_of_channels(block: int, monkeypatch: pyte
     assert calls == [5, 5]  # the forward and the input gradient
 
 
+@pytest.mark.parametrize(
+    ("w_shape", "kwargs", "flat"),
+    [
+        ((5, 1, 3, 3), {"padding": 1, "groups": 5}, True),
+        ((10, 1, 3, 3), {"padding": 1, "groups": 5}, True),  # two output channels per input channel
+        ((5, 1, 3, 2), {"padding": "same", "groups": 5}, True),  # padding only on the right of each row
+        ((5, 1, 2, 3), {"padding": (0, 1), "dilation": (2, 1), "groups": 5}, True),
+        ((5, 1, 3, 3), {"padding": 2, "dilation": 2, "groups": 5}, False),  # reads two columns beyond a row
+        ((5, 1, 5, 5), {"padding": 2, "groups": 5}, False),
+    ],
+)
+def test_depthwise_by_planes_with_rows_of_the_input_width(
+    w_shape: tuple, kwargs: dict, flat: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``depthwise_by_planes`` with the planes' rows W wide (``flat_planes``: the column that a tap reads
+    from the neighbouring row zeroed, the products written into y) where each tap reads at most one column
+    beyond a row's end, else W_pad wide: forward and every gradient equal torch's, with blocks of channels
+    that split them unevenly."""
+    monkeypatch.setattr(algorithms, "PLANES_BLOCK", 2000)
+    x, w, b = make_arrays((1, 5, 6, 7), w_shape, False, w_shape[0], np.float64)
+    dilation = kwargs.get("dilation", (1, 1))
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    out_width = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kwargs).shape[-1]
+    left = (dilation[1] * (w_shape[3] - 1)) // 2 if kwargs["padding"] == "same" else np.broadcast_to(kwargs["padding"], 2)[1]
+    assert algorithms.flat_planes(7, out_width, w_shape[3], int(left), dilation[1]) == flat
+    calls: list[int] = []
+    original = algorithms.depthwise_by_planes
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "depthwise_by_planes", counting)
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
+        assert relative_error(mine, theirs) < 1e-12, label
+    assert calls[0] == 5  # the forward went by planes
+
+
 def test_col2im_reads_a_transposed_convolutions_kernel_in_place() -> None:
     """A transposed convolution's kernel reaches ``conv_col2im`` flipped with its channel axes exchanged (a
     view of the weights): the product reads the weights through that view instead of first copying them
