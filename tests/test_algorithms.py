@@ -937,6 +937,14 @@ def test_depthwise_by_planes_in_blocks_of_channels(block: int, monkeypatch: pyte
     900: one channel a block) or not at all, for the forward and the input gradient (the flipped kernel of
     its adjoint): results and every gradient equal torch's, with uneven padding."""
     monkeypatch.setattr(algorithms, "PLANES_BLOCK", block)
+    x, w, b = make_arrays((1, 5, 4, 21), (5, 1, 3, 3), False, 5, np.float64)
+    calls = _planes_calls_equal_to_torch(x, w, b, {"padding": (1, 2), "groups": 5}, monkeypatch)
+    assert calls == [5, 5]  # the forward and the input gradient
+
+
+def _planes_calls_equal_to_torch(x, w, b, kwargs: dict, monkeypatch: pytest.MonkeyPatch) -> list[int]:  # noqa: ANN001
+    """conv2d's result and every gradient equal to torch's (float64, within 1e-12); returns the channel
+    counts of the calls that went to ``depthwise_by_planes``."""
     calls: list[int] = []
     original = algorithms.depthwise_by_planes
 
@@ -945,13 +953,11 @@ def test_depthwise_by_planes_in_blocks_of_channels(block: int, monkeypatch: pyte
         return original(*args, **kwargs)
 
     monkeypatch.setattr(algorithms, "depthwise_by_planes", counting)
-    kwargs = {"padding": (1, 2), "groups": 5}
-    x, w, b = make_arrays((1, 5, 4, 21), (5, 1, 3, 3), False, 5, np.float64)
     reference, g = torch_run("conv2d", x, w, b, kwargs)
     ours = npconv_run("conv2d", x, w, b, kwargs, g)
     for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
         assert relative_error(mine, theirs) < 1e-12, label
-    assert calls == [5, 5]  # the forward and the input gradient
+    return calls
 
 
 @pytest.mark.parametrize(
@@ -979,18 +985,7 @@ def test_depthwise_by_planes_with_rows_of_the_input_width(
     out_width = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kwargs).shape[-1]
     left = (dilation[1] * (w_shape[3] - 1)) // 2 if kwargs["padding"] == "same" else np.broadcast_to(kwargs["padding"], 2)[1]
     assert algorithms.flat_planes(7, out_width, w_shape[3], int(left), dilation[1]) == flat
-    calls: list[int] = []
-    original = algorithms.depthwise_by_planes
-
-    def counting(*args, **kwargs):
-        calls.append(args[0].shape[1])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(algorithms, "depthwise_by_planes", counting)
-    reference, g = torch_run("conv2d", x, w, b, kwargs)
-    ours = npconv_run("conv2d", x, w, b, kwargs, g)
-    for label, mine, theirs in zip(("output", "grad input", "grad weight", "grad bias"), ours, reference):
-        assert relative_error(mine, theirs) < 1e-12, label
+    calls = _planes_calls_equal_to_torch(x, w, b, kwargs, monkeypatch)
     assert calls[0] == 5  # the forward went by planes
 
 
