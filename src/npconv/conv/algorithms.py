@@ -825,10 +825,9 @@ def depthwise_by_planes(
     with one contiguous copy per channel, the one column of each row that a tap reads from the neighbouring
     row is zeroed in its copy, and the products are y's planes, written in place (3×3 forward against the
     padded pitch, interleaved medians: 7², 960 channels, 0.60 → 0.52 ms; 14², 384, 0.55 → 0.50; 14², 576,
-    0.73 → 0.66; 28², 192, 0.78 → 0.72). Otherwise
-    the pitch is the padded width W_pad, whose last (kw − 1)·d_w positions of each row a flat shift reads
-    across a row end: those outputs are computed and dropped. Runs in the calling thread, in blocks of
-    channels."""
+    0.73 → 0.66; 28², 192, 0.78 → 0.72). Otherwise the pitch is the padded width W_pad, whose last
+    (kw − 1)·d_w positions of each row a flat shift reads across a row end: those outputs are computed and
+    dropped. Runs in the calling thread, in blocks of channels."""
     channels, multiplier = weights.shape[:2]
     height, width = x.shape[2:]
     (top, bottom), (left, right) = padding
