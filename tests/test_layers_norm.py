@@ -9,6 +9,7 @@ import torch.nn.functional as TF
 import npconv
 import npconv.nn.functional as F
 from npconv import nn
+from npconv.nn.functional import normalization
 from oracle import DTYPES, assert_close
 
 
@@ -79,6 +80,24 @@ def test_batchnorm_training_steps_then_eval_match_torch(name, shape, kwargs, dty
     ours.eval()
     theirs.eval()
     step(ours, theirs, (rng.standard_normal(shape) + 1).astype(dtype), dtype, 9)
+    assert_same_state(ours, theirs, dtype)
+
+
+@pytest.mark.parametrize("whole_max", [1 << 21, 20])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kwargs", [{}, {"affine": False}, {"bias": False}])
+def test_batchnorm_eval_single_sample_matches_torch(kwargs, dtype, whole_max, monkeypatch):
+    """Eval mode on one sample: in two whole passes (``EVAL_WHOLE_MAX`` at its value) or, for a sample above
+    it (20 elements here), in blocks of channels as a batch is; the output and every gradient equal torch's
+    after training steps have moved the running statistics."""
+    monkeypatch.setattr(normalization, "EVAL_WHOLE_MAX", whole_max)
+    ours, theirs = paired("BatchNorm2d", 3, dtype=dtype, **kwargs)
+    rng = np.random.default_rng(6)
+    for seed in range(2):
+        step(ours, theirs, (rng.standard_normal((4, 3, 5, 6)) * 2 + 0.5).astype(dtype), dtype, seed)
+    ours.eval()
+    theirs.eval()
+    step(ours, theirs, (rng.standard_normal((1, 3, 5, 6)) + 1).astype(dtype), dtype, 7)
     assert_same_state(ours, theirs, dtype)
 
 
