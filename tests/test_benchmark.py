@@ -116,6 +116,31 @@ def test_wait_until_idle_waits_for_a_busy_thread_and_not_otherwise():
     assert 0.2 <= waited < 1.0
 
 
+def test_interleaved_medians_warm_up_for_a_while_before_each_timed_run():
+    """Each timed run follows untimed runs of the same function lasting WARM_UP_SECONDS (a 2-ms function runs
+    up to ten times first), or a single one when one run already lasts that long; the median is of the
+    timed runs alone."""
+    import time
+
+    from npconv.benchmark import WARM_UP_SECONDS, _interleaved_medians
+
+    calls = {"short": 0, "long": 0}
+
+    def short() -> None:
+        calls["short"] += 1
+        time.sleep(0.002)
+
+    def long() -> None:
+        calls["long"] += 1
+        time.sleep(WARM_UP_SECONDS + 0.005)
+
+    medians = _interleaved_medians([short, long], repeats=2)
+    assert calls["long"] == 4  # one untimed and one timed run per round
+    # at least three untimed runs a round even if the machine stretches each sleep, at most the warm-up's worth
+    assert 2 * 4 <= calls["short"] <= 2 * (WARM_UP_SECONDS / 0.002 + 2)
+    assert 0.002 <= medians[0] < 0.01 and WARM_UP_SECONDS + 0.005 <= medians[1] < WARM_UP_SECONDS + 0.05
+
+
 def test_bench_large_kernels_print_a_table_of_their_own(capsys, monkeypatch):
     from npconv import benchmark
 

@@ -298,11 +298,22 @@ def wait_until_idle(window: float = 0.01, limit: float = 0.5) -> float:
     return time.perf_counter() - start
 
 
-def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) -> list[float]:
-    """``repeats`` rounds; in each, every function runs once untimed and then once timed, after the threads
-    of the one before have gone idle (``wait_until_idle``). Median seconds each.
+# Untimed runs before each timed one last at least this long (and are at least one run). After the wait for
+# idle threads, a library's worker threads need a few milliseconds of calls to return to a loop's speed:
+# calls timed right after a single untimed one ran 1.2–1.4 times as long as after 20 ms of them when they
+# make many BLAS calls on BLAS's threads (npconv's single-sample ResNet 3×3 at 56², 28² and 14²: 2.25 against
+# 1.76 ms, 1.73 against 1.46, 1.97 against 1.39; torch's batched matmul of 24 products 1.8 times), 1.05
+# times when they are one parallel region (torch's convolutions: 1.48 against 1.42 ms); 5 ms of untimed
+# calls left part of it, 50 ms measured as 20.
+WARM_UP_SECONDS = 0.02
 
-    The untimed run right before each timed one puts that library in the steady state of a loop of its own
+
+def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) -> list[float]:
+    """``repeats`` rounds; in each, every function runs untimed (for at least WARM_UP_SECONDS, at least once)
+    and then once timed, after the threads of the one before have gone idle (``wait_until_idle``). Median
+    seconds each.
+
+    The untimed runs right before each timed one put that library in the steady state of a loop of its own
     calls: its worker threads awake, the other library's idle. Timed straight after the other library,
     a run competes with that library's threads, which keep spinning for a while after their last call
     (torch's OpenMP pool and OpenBLAS's both do), and the two libraries slow each other down."""
@@ -311,7 +322,10 @@ def _interleaved_medians(functions: list[Callable[[], object]], repeats: int) ->
         for index, function in enumerate(functions):
             gc.collect()
             wait_until_idle()
+            warm_until = time.perf_counter() + WARM_UP_SECONDS
             function()
+            while time.perf_counter() < warm_until:
+                function()
             start = time.perf_counter()
             function()
             times[index].append(time.perf_counter() - start)
@@ -541,7 +555,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
     else:
         print("- torch not installed (or --no-torch): npconv times only")
-    print(f"- {repeats} interleaved rounds per case (each timed run right after an untimed one of the same library, once the other library's threads are idle), medians", flush=True)
+    print(f"- {repeats} interleaved rounds per case (each timed run right after untimed ones of the same library for at least {WARM_UP_SECONDS * 1e3:.0f} ms, once the other library's threads are idle), medians", flush=True)
     if args.runs > 1:
         print(f"- {args.runs} runs of the suite, one after another; the table gives medians over the runs", flush=True)
     # Everything imported so far (torch's modules: hundreds of thousands of objects) moves out of the
