@@ -136,9 +136,9 @@ def test_interleaved_medians_warm_up_for_a_while_before_each_timed_run():
 
     medians = _interleaved_medians([short, long], repeats=2)
     assert calls["long"] == 4  # one untimed and one timed run per round
-    # at least three untimed runs a round even if the machine stretches each sleep, at most the warm-up's worth
-    assert 2 * 4 <= calls["short"] <= 2 * (WARM_UP_SECONDS / 0.002 + 2)
-    assert 0.002 <= medians[0] < 0.01 and WARM_UP_SECONDS + 0.005 <= medians[1] < WARM_UP_SECONDS + 0.05
+    # at least two untimed runs a round even if a busy machine stretches each sleep, at most the warm-up's worth
+    assert 2 * 3 <= calls["short"] <= 2 * (WARM_UP_SECONDS / 0.002 + 2)
+    assert 0.002 <= medians[0] < 0.02 and WARM_UP_SECONDS + 0.005 <= medians[1] < WARM_UP_SECONDS + 0.05
 
 
 def test_bench_large_kernels_print_a_table_of_their_own(capsys, monkeypatch):
