@@ -930,6 +930,37 @@ def test_depthwise_by_rows_in_blocks_of_samples_and_channels(
         assert layout.samples > 1  # the weight gradient's layout keeps samples side by side
 
 
+def test_depthwise_weight_gradient_by_rows_keeps_an_infinity_in_its_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread's scratch serves all the blocks it takes: in ``grad_weight_depthwise_by_rows`` a block short
+    of samples (batch 3 in blocks of 2) must not contract its missing samples' zero gradients with the
+    rows another channel's block left there, or an infinity in that channel turns this one's gradient into
+    NaN (0 · inf). Blocks of one channel, all in the calling thread: the short block (samples 2…2, channel
+    0) follows the full one of channel 5, whose sample 1 holds the infinity."""
+    monkeypatch.setattr(algorithms, "THREADS", 1)
+    monkeypatch.setattr(algorithms, "ROWS_BLOCK", 900)
+    monkeypatch.setattr(algorithms, "ROWS_GRAD_MIN_COLUMNS", 0)
+    layout = algorithms.ShiftedRows((3, 6, 12, 17), (4, 3), (1, 2), [(2, 2), (1, 1)], (13, 9))
+    assert (layout.samples, layout.channels) == (2, 1)
+    called = []
+    original = algorithms.grad_weight_depthwise_by_rows
+
+    def counting(*args, **kwargs):
+        called.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(algorithms, "grad_weight_depthwise_by_rows", counting)
+    kwargs = {"stride": (1, 2), "padding": (2, 1), "groups": 6}
+    x, w, b = make_arrays((3, 6, 12, 17), (6, 1, 4, 3), False, 6, np.float64)
+    x[1, 5, 6, 8] = np.inf
+    reference, g = torch_run("conv2d", x, w, b, kwargs)
+    ours = npconv_run("conv2d", x, w, b, kwargs, g)
+    assert called
+    grad_weight, reference_grad_weight = ours[2], reference[2]
+    assert not np.isfinite(reference_grad_weight[5]).all() and np.isfinite(reference_grad_weight[:5]).all()
+    np.testing.assert_array_equal(np.isfinite(grad_weight), np.isfinite(reference_grad_weight))
+    assert relative_error(grad_weight[:5], reference_grad_weight[:5]) < 1e-12
+
+
 @pytest.mark.parametrize("block", [900, 2000, 1 << 18])
 def test_depthwise_by_planes_in_blocks_of_channels(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """``depthwise_by_planes`` with blocks of channels that split them unevenly (block 2000: 2 channels of

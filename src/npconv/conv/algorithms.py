@@ -756,8 +756,10 @@ def depthwise_in_place(
     target = y.reshape(batch, channels, multiplier, plane)
     biases = None if bias is None else bias.reshape(channels, multiplier, 1)
 
+    scratches = WorkerScratch(lambda: np.empty((per_block, multiplier, plane), dtype=y.dtype))
+
     def work(start: int, stop: int) -> None:
-        scratch = np.empty((per_block, multiplier, plane), dtype=y.dtype)
+        scratch = scratches.get()
         for block in range(start, stop):
             n, c0 = divmod(block, per_sample)
             c0 *= per_block
@@ -778,8 +780,7 @@ def depthwise_in_place(
             if biases is not None:
                 block_target += biases[c0:c1]
 
-    blocks = batch * per_sample
-    _run_blocks(work, blocks, max(1, math.ceil(blocks / (4 * THREADS))))
+    _run_blocks(work, batch * per_sample, 1)
 
 
 # A single sample's depthwise convolution at stride 1 goes by planes (``depthwise_by_planes``) when taps ×
@@ -917,6 +918,26 @@ def by_rows(x_shape: Sequence[int], stride, padding: Pairs, dilation) -> bool:
     )
 
 
+class WorkerScratch:
+    """Scratch arrays for the blocks of one parallel call: each thread that takes blocks makes them once
+    (``make()``) and reuses them for every further block it takes in that call, so that the blocks can go
+    to the threads one at a time (the threads finish together) without zeroing or allocating a buffer for
+    each. Depthwise by rows, blocks one at a time with one scratch per thread against a buffer zeroed per
+    group of 3 blocks, forward in loops of calls: (8, 144, 56²) 4.68 → 4.47 ms (CPU time of both threads
+    8.55 → 8.24), (8, 192, 28²) 2.04 → 1.90, (8, 32, 112²) 3.69 → 3.61."""
+
+    def __init__(self, make: Callable[[], object]):
+        self._make = make
+        self._local = threading.local()
+
+    def get(self):  # noqa: ANN201 - whatever ``make`` returns
+        """This thread's scratch, made on its first call."""
+        value = getattr(self._local, "value", None)
+        if value is None:
+            value = self._local.value = self._make()
+        return value
+
+
 class ShiftedRows:
     """The layout of ``depthwise_by_rows``: per channel, the padded input's rows copied kw times, shifted by
     dx columns and read with the stride, as (rows, kw, samples, W_out). The kh·kw vectors that output row h
@@ -1020,7 +1041,7 @@ class ShiftedRows:
             work(0, len(self.blocks))
             return
         with single_threaded_blas(PARALLEL_WORK):
-            _run_blocks(work, len(self.blocks), max(1, math.ceil(len(self.blocks) / (4 * THREADS))))
+            _run_blocks(work, len(self.blocks), 1)
 
 
 def depthwise_by_rows(
@@ -1048,11 +1069,16 @@ def depthwise_by_rows(
     row_weights = weights[:, None]  # (C, 1, m, taps)
     biases = None if bias is None else bias.reshape(channels, 1, multiplier, 1)
 
-    def work(start: int, stop: int) -> None:
-        buffer = layout.buffer(y.dtype)
+    def make_scratch() -> tuple[np.ndarray, np.ndarray | None]:
         products = None
         if layout.samples > 1:
             products = np.empty((layout.channels, layout.most_rows, multiplier, layout.samples * out_w), y.dtype)
+        return layout.buffer(y.dtype), products
+
+    scratch = WorkerScratch(make_scratch)
+
+    def work(start: int, stop: int) -> None:
+        buffer, products = scratch.get()
         for block in range(start, stop):
             n0, n1, c0, c1, h0, h1 = layout.bounds(block)
             if products is None:  # one sample a block: its products are y's rows, written in place
@@ -1093,13 +1119,19 @@ def grad_weight_depthwise_by_rows(
     partial = np.zeros((len(layout.blocks), layout.channels, multiplier, math.prod(kernel)), dtype=np.result_type(x, g))
     sums = None if bias is None else np.zeros((len(layout.blocks), layout.channels, multiplier), dtype=partial.dtype)
 
-    def work(start: int, stop: int) -> None:
-        buffer = layout.buffer(x.dtype)
+    def make_scratch() -> tuple[np.ndarray, np.ndarray]:
         rows = np.empty((layout.channels, layout.most_rows, multiplier, layout.samples, out_w), dtype=g.dtype)
+        return layout.buffer(x.dtype), rows
+
+    scratch = WorkerScratch(make_scratch)
+
+    def work(start: int, stop: int) -> None:
+        buffer, rows = scratch.get()
         for block in range(start, stop):
             n0, n1, c0, c1, h0, h1 = layout.bounds(block)
-            if n1 - n0 < layout.samples:
-                rows[:, :, :, n1 - n0 :] = 0  # a short block: the missing samples contribute nothing
+            if n1 - n0 < layout.samples:  # a short block: the missing samples contribute nothing
+                rows[:, :, :, n1 - n0 :] = 0
+                buffer[..., n1 - n0 :, :] = 0  # (not another block's rows: 0 · inf would be NaN)
             rows[: c1 - c0, : h1 - h0, :, : n1 - n0] = grads[n0:n1, c0:c1, :, h0:h1].transpose(1, 3, 2, 0, 4)
             block_rows = rows[: c1 - c0, : h1 - h0].reshape(c1 - c0, h1 - h0, multiplier, -1)
             matrices = layout.fill(buffer, x, block).swapaxes(-1, -2)  # (c, out_h, samples·W_out, taps)
@@ -1300,13 +1332,16 @@ def depthwise_by_phases(
     blocks = [(n0, c0) for n0 in range(0, batch, samples) for c0 in range(0, channels, per_block)]
     samples_first = (2, 0, 1, *range(3, 3 + len(spatial)))  # (channel, m, sample, *out) → (sample, channel, m, *out)
 
-    def work(start: int, stop: int) -> None:
-        # buffers made once per task and reused by its blocks (fresh large buffers cost page faults); the
-        # phases' padding positions stay zero, only x's positions are rewritten
-        source_buffer = layout.buffer(per_block, x.dtype)
-        # sums and products as (channels, m, samples · plane) arrays: a tap's run covers the block's samples
+    def make_scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # the phases' padding positions stay zero, only x's positions are rewritten; sums and products as
+        # (channels, m, samples · plane) arrays: a tap's run covers the block's samples
         accumulator = np.empty(per_block * multiplier * samples * plane, dtype=weights.dtype)
-        scratch = np.empty_like(accumulator)
+        return layout.buffer(per_block, x.dtype), accumulator, np.empty_like(accumulator)
+
+    scratches = WorkerScratch(make_scratch)
+
+    def work(start: int, stop: int) -> None:
+        source_buffer, accumulator, scratch = scratches.get()
         for n0, c0 in blocks[start:stop]:
             n1, c1 = min(batch, n0 + samples), min(channels, c0 + per_block)
             count, width = n1 - n0, c1 - c0
@@ -1334,7 +1369,7 @@ def depthwise_by_phases(
                     sums = sums.real
                 y_grouped[n0:n1, c0:c1] = sums[(..., *(slice(0, o) for o in out))].transpose(samples_first)
 
-    _run_blocks(work, len(blocks), max(1, math.ceil(len(blocks) / (4 * THREADS))))
+    _run_blocks(work, len(blocks), 1)
 
 
 def conv_im2col(
@@ -2633,10 +2668,15 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
     valid = tuple(slice(0, o) for o in out)
     channel_first = (1, 2, 0, *range(3, 3 + len(out)))  # (sample, channel, m, …) → (channel, m, sample, …)
 
-    def work(start: int, stop: int) -> None:
-        # buffers made once per task and reused by its blocks: the positions nothing is copied to stay zero
-        source_buffer = layout.buffer(per_block, x.dtype)
+    def make_scratch() -> tuple[np.ndarray, np.ndarray]:
+        # the positions nothing is copied to stay zero
         grad_buffer = np.zeros((per_block, multiplier, samples, *layout.extents), dtype=g.dtype)
+        return layout.buffer(per_block, x.dtype), grad_buffer
+
+    scratches = WorkerScratch(make_scratch)
+
+    def work(start: int, stop: int) -> None:
+        source_buffer, grad_buffer = scratches.get()
         for n0, c0 in blocks[start:stop]:
             n1, c1 = min(batch, n0 + samples), min(channels, c0 + per_block)
             count, width = n1 - n0, c1 - c0
@@ -2657,7 +2697,7 @@ def grad_weight_depthwise(x: np.ndarray, g: np.ndarray, kernel, stride, padding:
             for tap_index, shift in enumerate(shifts):
                 target[:, :, tap_index] = np.matmul(grad_flat, source[:, shift : shift + run, None])[..., 0]
 
-    _run_blocks(work, len(blocks), max(1, math.ceil(len(blocks) / (4 * THREADS))))
+    _run_blocks(work, len(blocks), 1)
     result = partial.sum(axis=0).reshape(out_channels, len(taps))
     return result.reshape(out_channels, 1, *kernel)
 
