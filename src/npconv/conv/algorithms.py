@@ -1034,9 +1034,10 @@ class ShiftedRows:
     def run(self, work: Callable[[int, int], None]) -> None:
         """``work(start, stop)`` over the blocks: in the calling thread for a single sample of fewer than
         ROWS_POOL_MIN elements (batch 1, forward: 112², 32 channels, 3.3 → 2.5 ms; 56², 144 channels, 3.6 →
-        2.3; 28², 192 channels, 1.6 → 1.1), else on the pool. Their products are many small BLAS calls, each
-        in one pool worker: single-threaded BLAS even for a single sample, whose convolutions otherwise
-        leave BLAS its own threads."""
+        2.3; 28², 192 channels, 1.6 → 1.1), else on the pool, one block at a time (``work`` keeps its
+        scratch in a ``WorkerScratch``). Their products are many small BLAS calls, each in one pool worker:
+        single-threaded BLAS even for a single sample, whose convolutions otherwise leave BLAS its own
+        threads."""
         if not self.on_the_pool():
             work(0, len(self.blocks))
             return
