@@ -1644,16 +1644,59 @@ def test_a_kernel_that_needs_no_gradient_keeps_its_winograd_transform_while_unch
     assert not remembered.entries and remembered.bytes == 0
     assert relative_error(inference(), expected()) < 1e-12
     assert len(transformed) == 8 and len(remembered.entries) == 1
-    # and stay within REMEMBERED_BYTES, the least recently used dropped first
+    # and stay within REMEMBERED_BYTES: a transform that would go beyond is not kept, the kept one stays
     monkeypatch.setattr(winograd, "REMEMBERED_BYTES", remembered.bytes + 1)
     second = npconv.tensor(w[::-1].copy())
-    for kernel in (second, weight, second):
+    for kernel, calls in ((second, 9), (weight, 9), (second, 10), (weight, 10)):
         with npconv.no_grad():
             ours = F.conv2d(npconv.tensor(x), kernel, bias, **kwargs).numpy()
         theirs = torch_functional.conv2d(*(torch.tensor(a) for a in (x, kernel.numpy(), b)), **kwargs).numpy()
         assert relative_error(ours, theirs) < 1e-12
+        assert len(transformed) == calls
         assert len(remembered.entries) == 1 and remembered.bytes <= winograd.REMEMBERED_BYTES
-    assert len(transformed) == 11
+    # a kernel changed in place gives up its entry's room, which the next transform may take
+    weight.numpy()[0, 0, 0, 0] += 1.0
+    with npconv.no_grad():
+        F.conv2d(npconv.tensor(x), second, bias, **kwargs)
+        F.conv2d(npconv.tensor(x), weight, bias, **kwargs)
+    assert len(transformed) == 12 and len(remembered.entries) == 1
+
+
+def test_kept_kernel_transforms_beyond_the_limit_do_not_evict_each_other_in_a_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Layers called in a cycle, as a network's are, whose transforms do not all fit REMEMBERED_BYTES: the
+    ones that fit stay kept and serve every later cycle (evicting the least recently used to make room
+    would drop each just before its next call, and no call would find its transform), the others are
+    transformed on each call; outputs equal torch's in float64."""
+    winograd_for_small_shapes(monkeypatch)
+    monkeypatch.setattr(winograd, "REMEMBERED_MIN_PAIRS", dict.fromkeys(winograd.REMEMBERED_MIN_PAIRS, 0))
+    remembered = winograd.RememberedTransforms()
+    monkeypatch.setattr(winograd, "REMEMBERED", remembered)
+    transformed: list[int] = []
+    original_transform = winograd.transform_kernel
+
+    def counting_transform(w, outputs=None):
+        transformed.append(1)
+        return original_transform(w, outputs)
+
+    monkeypatch.setattr(winograd, "transform_kernel", counting_transform)
+    x, w, b = make_arrays((2, 6, 9, 8), (5, 6, 3, 3), False, 1, np.float64)
+    kernels = [npconv.tensor(w * (k + 1)) for k in range(3)]
+    with npconv.no_grad():
+        F.conv2d(npconv.tensor(x), kernels[0], padding=1)
+    entry_bytes = remembered.bytes
+    remembered.clear()
+    monkeypatch.setattr(winograd, "REMEMBERED_BYTES", 2 * entry_bytes)  # room for two of the three
+    transformed.clear()
+    for cycle in range(1, 5):
+        for kernel in kernels:
+            with npconv.no_grad():
+                ours = F.conv2d(npconv.tensor(x), kernel, npconv.tensor(b), padding=1).numpy()
+            theirs = torch_functional.conv2d(*(torch.tensor(a) for a in (x, kernel.numpy(), b)), padding=1).numpy()
+            assert relative_error(ours, theirs) < 1e-12
+        assert len(transformed) == 3 + (cycle - 1)  # the first cycle all three, then the third alone
+        assert len(remembered.entries) == 2 and remembered.bytes <= winograd.REMEMBERED_BYTES
 
 
 @pytest.mark.parametrize(

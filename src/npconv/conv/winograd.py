@@ -27,7 +27,6 @@ import itertools
 import math
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -253,10 +252,14 @@ class RememberedTransforms:
     shape, strides, dtype) and the outputs per tile, and used again only while that memory holds the same
     bits as the copy of the kernel kept beside the transform, so a kernel changed in place (an optimizer
     step, ``weight.data[...] = ...``) is transformed again. An entry is dropped when its kernel's array is
-    freed, and the least recently used ones when the kept bytes would exceed REMEMBERED_BYTES."""
+    freed or its kernel is transformed anew; a transform that would take the kept bytes beyond
+    REMEMBERED_BYTES is not kept, and the kept ones stay. A network calls its layers in a cycle: dropping the
+    least recently used entry to make room would drop each layer's just before its next call, so that none
+    is ever used again once they exceed the limit together (six 512 × 512 kernels at 7², batch 8, one
+    forward each in turn: 81.4 ms with the kernels kept that way against 73.8 keeping none)."""
 
     def __init__(self) -> None:
-        self.entries: OrderedDict[tuple, tuple[weakref.ref, np.ndarray, np.ndarray]] = OrderedDict()
+        self.entries: dict[tuple, tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
         self.bytes = 0
         self.lock = threading.RLock()  # reentrant: a weakref callback may run inside a locked section
 
@@ -275,21 +278,17 @@ class RememberedTransforms:
         key = (w.__array_interface__["data"][0], w.shape, w.strides, w.dtype.str, tuple(outputs), compute)
         with self.lock:
             entry = self.entries.get(key)
-            if entry is not None:
-                self.entries.move_to_end(key)
         if entry is not None and entry[0]() is owner and np.array_equal(entry[1].view(bits), w.view(bits)):
             return entry[2]
         u = make(w)
-        if u.nbytes + w.nbytes > REMEMBERED_BYTES:
-            return u
-        u.flags.writeable = False
-        kept = np.array(w)
         with self.lock:
             self._drop(key)
+            if self.bytes + u.nbytes + w.nbytes > REMEMBERED_BYTES:
+                return u
+            u.flags.writeable = False
+            kept = np.array(w)
             self.entries[key] = (weakref.ref(owner, self._forget), kept, u)
             self.bytes += u.nbytes + kept.nbytes
-            while self.bytes > REMEMBERED_BYTES:
-                self._drop(next(iter(self.entries)))
         return u
 
     def _drop(self, key: tuple) -> None:
